@@ -1,0 +1,3 @@
+from desktop_vlm.cli import main
+
+raise SystemExit(main())

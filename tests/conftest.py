@@ -1,0 +1,64 @@
+"""Test session: a real X display, a private session bus with gnome-keyring, a tray host.
+
+They start once, before any Qt object exists, and their variables go into ``os.environ`` so the
+in-process QApplication and every subprocess the tests start use them. Each test gets fresh
+user directories (config, data, cache, state, runtime) under its tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import desktop  # noqa: E402
+
+_services: list[desktop.Service] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    # No test may reach a real desktop, keyring or API of the machine running the tests.
+    for name in ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY", "DESKTOP_VLM_BASE_URL",
+                 "WAYLAND_DISPLAY", "QT_SCALE_FACTOR", "QT_SCREEN_SCALE_FACTORS"):
+        os.environ.pop(name, None)
+    home = desktop.private_home()
+    os.environ["HOME"] = str(home)
+    os.environ.update(desktop.user_dirs(home))
+    display = desktop.start_xvfb()
+    _services.append(display)
+    os.environ.update(display.env)
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    os.environ["XDG_SESSION_TYPE"] = "x11"
+    bus = desktop.start_session_bus()
+    _services.append(bus)
+    os.environ.update(bus.env)
+    _services.append(desktop.start_keyring(bus, home))
+    _services.append(desktop.start_trayer(display))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _services:
+        _services.pop().stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if {"qtbot", "qapp"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture(autouse=True)
+def fresh_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Each test starts with empty config/data/cache/state/runtime directories and no key env."""
+    dirs = desktop.user_dirs(tmp_path / "user")
+    for name, value in dirs.items():
+        monkeypatch.setenv(name, value)
+    for name in ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY", "DESKTOP_VLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return dirs
