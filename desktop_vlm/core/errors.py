@@ -115,6 +115,12 @@ class ModelNotFoundError(APIStatusError):
     exit_code = ExitCode.MODEL_NOT_FOUND
 
 
+class EndpointNotFoundError(APIStatusError):
+    """404 for the endpoint itself: the base URL is wrong."""
+
+    exit_code = ExitCode.CONFIG
+
+
 class BadRequestError(APIStatusError):
     exit_code = ExitCode.BAD_REQUEST
 

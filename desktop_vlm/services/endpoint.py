@@ -1,0 +1,69 @@
+"""Build a ready client from the config and the key store, and pick the model for a request.
+
+Shared by the command line and the tray app so both treat keys and models the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from desktop_vlm.core.config import Config
+from desktop_vlm.core.errors import KeyMissingError, KeyringError
+from desktop_vlm.core.presets import Preset
+from desktop_vlm.services import paths
+from desktop_vlm.services.client import ChatClient, is_loopback_host
+from desktop_vlm.services.models import ModelCache, choose_model
+from desktop_vlm.services.secrets import KeyStore
+
+log = logging.getLogger(__name__)
+
+
+def api_key_for(config: Config, keys: KeyStore) -> str | None:
+    """The key for the active profile; None is fine only for a server on this machine."""
+    profile = config.active
+    local = is_loopback_host(urlsplit(profile.base_url).hostname)
+    try:
+        key = keys.get(profile.name)
+    except KeyringError:
+        if local:
+            log.info("no usable keyring; talking to the local server without a key")
+            return None
+        raise
+    if not key and not local:
+        raise KeyMissingError(
+            f"No API key is set for profile '{profile.name}' ({profile.base_url})",
+            "Store one with `desktop-vlm key set` (or Settings), or set DESKTOP_VLM_API_KEY",
+        )
+    return key
+
+
+def make_client(config: Config, keys: KeyStore) -> ChatClient:
+    return ChatClient(
+        config.active.base_url,
+        api_key_for(config, keys),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_retries=config.max_retries,
+    )
+
+
+def model_cache() -> ModelCache:
+    return ModelCache(paths.cache_dir() / "models.json")
+
+
+def resolve_model(
+    config: Config, preset: Preset, client: ChatClient, explicit: str | None = None
+) -> str:
+    """--model, else the preset's model, else the profile's, else one from the server's list."""
+    chosen = explicit or preset.model or config.active.model
+    if chosen:
+        return chosen
+    cache = model_cache()
+    served = cache.get(client.base_url)
+    if served is None:
+        served = client.list_models()
+        cache.put(client.base_url, served)
+    model = choose_model(served)
+    log.info("no model configured; using %s from the server's list", model)
+    return model

@@ -1,0 +1,152 @@
+"""The API key: in the OS keyring (Secret Service, KWallet, Keychain, Windows Credential
+Locker), one entry per provider profile, or from the environment, which wins.
+
+There is no plaintext fallback: when no secure keyring is usable, the person is told how to
+get one or to use the environment variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from desktop_vlm import APP_NAME
+from desktop_vlm.core.errors import KeyringError
+from desktop_vlm.core.logsafe import register_secret
+
+log = logging.getLogger(__name__)
+
+ENV_KEYS = ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY")
+SERVICE = APP_NAME
+
+_NO_KEYRING_HINT = (
+    "Install and unlock a keyring (gnome-keyring or KWallet on Linux), "
+    "or set DESKTOP_VLM_API_KEY in the environment"
+)
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where a key came from, for `key status` (never the key itself)."""
+
+    kind: str  # "env", "keyring" or "none"
+    detail: str
+
+
+class KeyStore:
+    """Get, set and delete the API key of each provider profile."""
+
+    def __init__(self, service: str = SERVICE, environ: dict[str, str] | None = None) -> None:
+        self.service = service
+        self._environ = os.environ if environ is None else environ
+
+    # --- reading --------------------------------------------------------------------------
+
+    def env_key(self) -> tuple[str, str] | None:
+        for name in ENV_KEYS:
+            value = self._environ.get(name, "").strip()
+            if value:
+                return name, value
+        return None
+
+    def get(self, profile: str) -> str | None:
+        """The key for ``profile``: the environment's if set, else the keyring's, else None."""
+        env = self.env_key()
+        key = env[1] if env else self._keyring_call(
+            "read", lambda kr: kr.get_password(self.service, profile)
+        )
+        register_secret(key)
+        return key
+
+    def source(self, profile: str) -> KeySource:
+        env = self.env_key()
+        if env:
+            return KeySource("env", f"from the environment variable {env[0]}")
+        backend = self._backend()
+        stored = self._keyring_call("read", lambda kr: kr.get_password(self.service, profile))
+        name = _backend_name(backend)
+        if stored:
+            return KeySource("keyring", f"stored in {name} for profile '{profile}'")
+        return KeySource("none", f"no key stored in {name} for profile '{profile}'")
+
+    # --- writing --------------------------------------------------------------------------
+
+    def set(self, profile: str, key: str) -> None:
+        key = key.strip()
+        if not key:
+            raise ValueError("empty key")
+        register_secret(key)
+        self._keyring_call("store", lambda kr: kr.set_password(self.service, profile, key))
+
+    def delete(self, profile: str) -> bool:
+        """Remove the stored key; False when there was none."""
+        import keyring.errors
+
+        def remove(kr):
+            try:
+                kr.delete_password(self.service, profile)
+            except keyring.errors.PasswordDeleteError:
+                return False
+            return True
+
+        return self._keyring_call("delete", remove)
+
+    # --- the backend ----------------------------------------------------------------------
+
+    def _backend(self):
+        import keyring
+        from keyring.backends import fail
+
+        try:
+            backend = keyring.get_keyring()
+        except Exception as exc:  # noqa: BLE001 - a broken keyring config must not crash us
+            raise KeyringError(
+                f"The keyring could not be loaded ({exc})", _NO_KEYRING_HINT
+            ) from None
+        if isinstance(backend, fail.Keyring) or _is_insecure(backend):
+            raise KeyringError(
+                f"No secure keyring is available (found {_backend_name(backend)})", _NO_KEYRING_HINT
+            )
+        return backend
+
+    def _keyring_call(self, what: str, call):
+        import keyring.errors
+
+        backend = self._backend()
+        try:
+            return call(backend)
+        except keyring.errors.KeyringLocked:
+            raise KeyringError(
+                "The keyring is locked", "Unlock it (log in to your desktop session) and retry"
+            ) from None
+        except keyring.errors.KeyringError as exc:
+            raise KeyringError(
+                f"The keyring refused to {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - D-Bus errors arrive as many types
+            log.debug("keyring %s failed: %s", what, type(exc).__name__)
+            raise KeyringError(
+                f"The keyring could not {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
+            ) from None
+
+
+def _clean(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _backend_name(backend) -> str:
+    name = getattr(backend, "name", None) or type(backend).__name__
+    return str(name)
+
+
+def _is_insecure(backend) -> bool:
+    """Plaintext or null backends (keyrings.alt, keyring.backends.null) are never used."""
+    module = type(backend).__module__
+    if module.startswith("keyrings.alt") or module == "keyring.backends.null":
+        return True
+    if type(backend).__name__ == "ChainerBackend":
+        backends = getattr(backend, "backends", None) or []
+        return not backends or any(_is_insecure(b) for b in backends)
+    return False
