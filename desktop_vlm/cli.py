@@ -114,6 +114,7 @@ def _setup_logging(verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    handler.setLevel(logging.DEBUG if verbose else logging.ERROR)
     root.setLevel(logging.DEBUG if verbose else logging.ERROR)
     install_redaction(handler)
 

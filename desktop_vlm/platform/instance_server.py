@@ -108,7 +108,7 @@ class InstanceServer(QObject):
             timer.timeout.connect(lambda fd=fd: self._drop(fd))
             timer.start(CLIENT_TIMEOUT_MS)
             self._clients[fd] = (conn, bytearray(), notifier, timer)
-            notifier.activated.connect(lambda _s=None, fd=fd: self._read(fd))
+            notifier.activated.connect(lambda *_args, fd=fd: self._read(fd))
 
     def _read(self, fd: int) -> None:
         entry = self._clients.get(fd)

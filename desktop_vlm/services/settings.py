@@ -40,3 +40,59 @@ def load_config(path: Path | None = None) -> LoadResult:
     for warning in result.warnings:
         log.warning("%s", warning)
     return LoadResult(config, result.warnings)
+
+
+TEMPLATE = """\
+# desktop-vlm configuration. Every setting is optional; delete a line to get the default.
+# The API key is NOT stored here: use `desktop-vlm key set` (it goes to the OS keyring).
+
+# profile = "hyperbolic"          # which [profiles.NAME] to use
+# default_preset = "describe"     # see `desktop-vlm presets`
+
+[profiles.hyperbolic]
+base_url = "https://api.hyperbolic.xyz/v1"
+model = ""                        # empty: pick a vision model from the server's list
+
+# A local OpenAI-compatible server (vLLM, Ollama, LM Studio); select it with profile = "local"
+# [profiles.local]
+# base_url = "http://127.0.0.1:11434/v1"
+# model = "qwen2.5vl:7b"
+
+# [network]
+# connect_timeout = 10            # seconds
+# read_timeout = 120              # longest silence allowed while an answer streams
+# max_retries = 2                 # before the first token only
+
+# [image]
+# format = "auto"                 # auto | png | jpeg
+# jpeg_quality = 90
+
+# [hotkeys]                       # Qt shortcut syntax; "" switches one off
+# capture = "Ctrl+Alt+Q"
+# "capture:ocr" = "Meta+Shift+T"
+# clipboard = "Ctrl+Alt+V"
+
+# [capture]
+# handler = "auto"                # auto | qt | portal | grim | spectacle
+
+# Change a built-in preset, or add your own:
+# [presets.ocr]
+# model = "Qwen/Qwen2.5-VL-7B-Instruct"
+# [presets.alt-text]
+# title = "Alt text"
+# prompt = "Write concise alt text for this image."
+# actions = ["copy", "notify"]    # window | copy | notify
+# max_tokens = 200
+# temperature = 0.2
+
+# [prices]                        # USD per million tokens, for cost estimates
+# "my/model" = 0.15
+"""
+
+
+def write_template(path: Path) -> Path:
+    """Create a commented config.toml at ``path`` unless one exists; return the path."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(TEMPLATE, encoding="utf-8")
+    return path

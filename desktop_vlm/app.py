@@ -1,0 +1,213 @@
+"""The tray app: builds the real objects, injects them, and runs Qt's event loop.
+
+``python -m desktop_vlm.app [--then COMMAND] [--preset ID]`` is what ``desktop-vlm capture``
+starts in the background when no app is running yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+import time
+
+from desktop_vlm import APP_NAME, __version__
+from desktop_vlm.core.logsafe import install_redaction
+from desktop_vlm.platform import instance
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOTKEYS = {
+    "capture": "Ctrl+Alt+Q",
+    "capture:ocr": "Meta+Shift+T",
+    "clipboard": "Ctrl+Alt+V",
+}
+
+
+def setup_logging() -> None:
+    from desktop_vlm.services import paths
+
+    log_dir = paths.private_mkdir(paths.log_dir())
+    handler = logging.handlers.RotatingFileHandler(
+        log_dir / "desktop-vlm.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    install_redaction(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    os.chmod(log_dir / "desktop-vlm.log", 0o600)
+
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+    qt_log = logging.getLogger("qt")
+
+    def handle(mode, context, message):  # noqa: ANN001 - Qt's signature
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handle)
+
+
+def run(then: str | None = None, preset: str | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_vlm.platform.instance_server import AlreadyRunning, InstanceServer
+
+    started = time.perf_counter()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_NAME)
+    app.setQuitOnLastWindowClosed(False)
+    setup_logging()
+
+    server = InstanceServer()
+    try:
+        server.start()
+    except AlreadyRunning:
+        # Another app holds the lock (maybe still starting): hand it our command instead.
+        return _forward_to_running(then or "show", preset)
+
+    shell = build(app)
+    server.command_received.connect(shell.controller.handle_command)
+    app.aboutToQuit.connect(server.stop)
+    log.info("tray ready in %.0f ms", (time.perf_counter() - started) * 1000)
+    if then:
+        shell.controller.handle_command(then, preset)
+    return app.exec()
+
+
+class Shell:
+    """The assembled app; kept alive for the life of the event loop."""
+
+    def __init__(self, **parts) -> None:  # noqa: ANN003
+        self.__dict__.update(parts)
+
+
+def build(app) -> Shell:  # noqa: ANN001
+    from desktop_vlm.gui import icons
+    from desktop_vlm.gui.controller import Controller
+    from desktop_vlm.gui.notifier import Notifier
+    from desktop_vlm.gui.overlay import RegionOverlay
+    from desktop_vlm.gui.tray import Tray
+    from desktop_vlm.gui.worker import StreamWorker
+    from desktop_vlm.platform.clipboard import read_clipboard_image, set_clipboard_text
+    from desktop_vlm.platform.hotkeys import GlobalHotkeys
+    from desktop_vlm.platform.screenshot import grab_screens
+    from desktop_vlm.services.endpoint import make_client, resolve_model
+    from desktop_vlm.services.secrets import KeyStore
+    from desktop_vlm.services.settings import load_config
+
+    app.setWindowIcon(icons.app_icon())
+    loaded = load_config()
+    config = loaded.config
+    keys = KeyStore()
+
+    tray = Tray(config.presets.values(), config.default_preset)
+    tray_ok = Tray.available()
+    if tray_ok:
+        tray.show()
+    notifier = Notifier(tray.icon if tray_ok else None)
+    worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model)
+    overlay = RegionOverlay()
+    handler = None if config.capture_handler == "auto" else config.capture_handler
+    controller = Controller(
+        config,
+        worker=worker,
+        overlay=overlay,
+        notifier=notifier,
+        grab=lambda: grab_screens(handler),
+        read_clipboard=read_clipboard_image,
+        write_clipboard=set_clipboard_text,
+    )
+    tray.capture_requested.connect(controller.capture)
+    tray.clipboard_requested.connect(controller.ask_clipboard)
+    tray.preset_chosen.connect(controller.set_default_preset)
+    tray.open_chat_requested.connect(controller.open_window)
+    tray.settings_requested.connect(controller.settings_requested.emit)
+    tray.quit_requested.connect(app.quit)
+    controller.quit_requested.connect(app.quit)
+    controller.busy_changed.connect(tray.set_busy)
+    controller.settings_requested.connect(lambda: _open_config_file(notifier))
+    app.aboutToQuit.connect(worker.stop)
+
+    hotkeys = GlobalHotkeys()
+    hotkeys.activated.connect(lambda action: _hotkey(controller, action))
+    problems = list(loaded.warnings)
+    for action, shortcut in {**DEFAULT_HOTKEYS, **config.hotkeys}.items():
+        if not shortcut:
+            continue  # an empty shortcut in config.toml switches that hotkey off
+        try:
+            hotkeys.register(action, shortcut)
+        except Exception as exc:  # noqa: BLE001 - HotkeyError, or a backend failing oddly
+            log.warning("hotkey %s (%s) not registered: %s", action, shortcut, exc)
+            if action in config.hotkeys or not _is_unavailable(exc):
+                problems.append(str(exc))
+    if not tray_ok:
+        problems.insert(
+            0,
+            "The system tray is unavailable, so there is no tray icon. Use the hotkeys or "
+            "`desktop-vlm capture`, `desktop-vlm clipboard` and `desktop-vlm quit`.",
+        )
+    if problems:
+        notifier.notify("desktop-vlm", "\n".join(problems[:4]), error=True, msecs=10000)
+    return Shell(
+        tray=tray, notifier=notifier, worker=worker, overlay=overlay, controller=controller,
+        hotkeys=hotkeys, keys=keys, config=config,
+    )
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    return "not available" in str(exc)
+
+
+def _hotkey(controller, action: str) -> None:  # noqa: ANN001
+    command, _, preset = action.partition(":")
+    controller.handle_command(command, preset or None)
+
+
+def _open_config_file(notifier) -> None:  # noqa: ANN001
+    """Until the settings dialog exists: open config.toml (created with comments if missing)."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    from desktop_vlm.services import paths
+    from desktop_vlm.services.settings import write_template
+
+    path = write_template(paths.config_file())
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        notifier.notify("Settings", f"Edit {path} and restart desktop-vlm.")
+
+
+def _forward_to_running(command: str, preset: str | None) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            instance.send(command, preset)
+            return 0
+        except instance.NotRunning:
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"{APP_NAME}: another instance holds the lock but does not answer\n")
+                return 14
+            time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"{APP_NAME}-app")
+    parser.add_argument("--then", choices=instance.COMMANDS)
+    parser.add_argument("--preset")
+    args = parser.parse_args(argv)
+    return run(args.then, args.preset)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
