@@ -161,8 +161,14 @@ def build(app) -> Shell:  # noqa: ANN001
     if problems:
         notifier.notify("desktop-vlm", "\n".join(problems[:4]), error=True, msecs=10000)
     return Shell(
-        tray=tray, notifier=notifier, worker=worker, overlay=overlay, controller=controller,
-        hotkeys=hotkeys, keys=keys, config=config,
+        tray=tray,
+        notifier=notifier,
+        worker=worker,
+        overlay=overlay,
+        controller=controller,
+        hotkeys=hotkeys,
+        keys=keys,
+        config=config,
     )
 
 
@@ -196,7 +202,9 @@ def _forward_to_running(command: str, preset: str | None) -> int:
             return 0
         except instance.NotRunning:
             if time.monotonic() > deadline:
-                sys.stderr.write(f"{APP_NAME}: another instance holds the lock but does not answer\n")
+                sys.stderr.write(
+                    f"{APP_NAME}: another instance holds the lock but does not answer\n"
+                )
                 return 14
             time.sleep(0.1)
 

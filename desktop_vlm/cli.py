@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
-    parser.add_argument("--profile", help="provider profile from config.toml (default: its 'profile')")
+    parser.add_argument(
+        "--profile", help="provider profile from config.toml (default: its 'profile')"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     for name, text in (
@@ -212,9 +214,7 @@ def _read_key(profile: str) -> str:
     if not key:
         raise UsageError("No key given (the input was empty)", "Paste the key and press Enter")
     if any(ch.isspace() for ch in key) or not key.isprintable():
-        raise UsageError(
-            "The key contains spaces or control characters", "Check what you pasted"
-        )
+        raise UsageError("The key contains spaces or control characters", "Check what you pasted")
     return key
 
 
@@ -276,7 +276,9 @@ def _cmd_ask(args: argparse.Namespace, config: Config) -> int:
         args.prompt = _ask_question(preset.id, stdin_used=args.image == "-")
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("The prompt is empty", "Give a question with --prompt")
-    prompt = preset.first_prompt(args.prompt) if preset.asks_question else (args.prompt or preset.prompt)
+    prompt = (
+        preset.first_prompt(args.prompt) if preset.asks_question else (args.prompt or preset.prompt)
+    )
 
     image = prepare_image(
         source, image_format=config.image_format, jpeg_quality=config.jpeg_quality
@@ -284,7 +286,9 @@ def _cmd_ask(args: argparse.Namespace, config: Config) -> int:
     import base64
 
     conversation = Conversation(
-        image=ImageRef(image.mime, base64.b64encode(image.data).decode("ascii"), image.width, image.height),
+        image=ImageRef(
+            image.mime, base64.b64encode(image.data).decode("ascii"), image.width, image.height
+        ),
         preset_id=preset.id,
     )
     conversation.ask(prompt)
@@ -371,12 +375,12 @@ def _round(value: float | None) -> float | None:
 def _ask_question(preset_id: str, stdin_used: bool) -> str:
     if stdin_used or sys.stdin is None or not sys.stdin.isatty():
         raise UsageError(
-            f"The '{preset_id}' preset needs your question", "Give it with --prompt \"...\""
+            f"The '{preset_id}' preset needs your question", 'Give it with --prompt "..."'
         )
     try:
         return input("Question: ")
     except EOFError:
-        raise UsageError("No question given", "Give it with --prompt \"...\"") from None
+        raise UsageError("No question given", 'Give it with --prompt "..."') from None
 
 
 class _Status:

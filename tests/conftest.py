@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from support import desktop  # noqa: E402
+from support.fake_api import fake_api  # noqa: E402,F401  (the loopback API server fixture)
 
 _services: list[desktop.Service] = []
 

@@ -30,7 +30,8 @@ MAX_PIXELS = 120_000_000
 #: Encoded files larger than this are not read at all.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 #: Formats we decode; everything else (SVG, PDF, EPS, ...) is refused by name.
-READABLE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "MPO", "ICO", "PPM", "TGA")
+#: (Multi-picture JPEGs, "MPO", are opened by the JPEG plugin; Pillow has no "MPO" opener.)
+READABLE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "ICO", "PPM", "TGA")
 #: Below this many pixels, PNG is always chosen: lossless and still small.
 PNG_ALWAYS_PIXELS = 1_000_000
 #: An image with at most this many colours is a flat screen graphic: PNG compresses it well.
@@ -168,9 +169,10 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
         raise ImageError(f"The input is {what}", "Supported: PNG, JPEG, WebP, GIF, TIFF, BMP.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from 89 MP on; MAX_PIXELS below is the limit we promise (and enforce).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise _bomb() from None
     except UnidentifiedImageError:
         raise ImageError(
@@ -184,8 +186,8 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
         raise ImageError("The image has no pixels (zero width or height)")
     if width * height > MAX_PIXELS:
         raise _bomb(width, height)
-    if getattr(img, "n_frames", 1) > 1:
-        img.seek(0)  # animated GIF/WebP/APNG: the first frame is what a person sees first
+    # Animated GIF/WebP/APNG open at their first frame, which is what a person sees first.
+    # (Not n_frames: it parses every later frame, and a damaged one raises IndexError.)
     if img.format == "JPEG" and max(width, height) > 2 * max_side:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: much faster, and we downscale anyway.
         scale = max_side / max(width, height)
@@ -225,9 +227,9 @@ def _from_raw(raw: RawImage) -> Image.Image:
     if len(raw.data) < stride * (raw.height - 1) + raw.width * bands:
         raise ImageError("The captured pixels are incomplete")
     target = "RGBA" if raw.mode in ("RGBA", "BGRA") else "L" if raw.mode == "L" else "RGB"
-    return Image.frombuffer(
-        target, (raw.width, raw.height), raw.data, "raw", raw.mode, stride, 1
-    ).copy()
+    # frombytes, not frombuffer: frombuffer maps RGBA/RGBX rows directly and then wants
+    # stride * height bytes, refusing a last row without padding that the check above allows.
+    return Image.frombytes(target, (raw.width, raw.height), raw.data, "raw", raw.mode, stride, 1)
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -32,6 +32,8 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Take the next piece of the stream; return the events it completed."""
         events: list[ServerSentEvent] = []
+        if not chunk:
+            return events  # an empty read must not forget a CR still waiting for its LF
         if self._pending_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]  # second half of a CRLF split across pieces
         self._pending_cr = False
@@ -79,7 +81,7 @@ class SSEDecoder:
             if "\0" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # "²".isdigit() is True, int("²") fails
                 self._retry = int(value)
         else:
             return None  # unknown field: ignored per the spec

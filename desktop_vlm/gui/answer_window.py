@@ -78,7 +78,8 @@ class AnswerWindow(QWidget):
         if image is not None and not image.isNull():
             self.thumbnail.setPixmap(
                 QPixmap.fromImage(image).scaled(
-                    self.thumbnail.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                    self.thumbnail.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
             )

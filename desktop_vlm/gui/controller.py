@@ -132,7 +132,9 @@ class Controller(QObject):
             question = self._ask_question(preset)
             if not question:
                 return
-        job = Job(config=self.config, preset=preset, prompt=preset.first_prompt(question), image=source)
+        job = Job(
+            config=self.config, preset=preset, prompt=preset.first_prompt(question), image=source
+        )
         self._current = (preset, [])
         if Action.WINDOW in preset.actions:
             window = self.open_window()
@@ -249,6 +251,8 @@ def _thumbnail(source: RawImage | bytes | str) -> QImage | None:
     elif isinstance(source, bytes):
         image = QImage.fromData(source)
     else:
-        fmt = QImage.Format.Format_ARGB32 if source.mode in ("BGRA",) else QImage.Format.Format_RGB32
+        fmt = (
+            QImage.Format.Format_ARGB32 if source.mode in ("BGRA",) else QImage.Format.Format_RGB32
+        )
         image = QImage(source.data, source.width, source.height, source.stride, fmt).copy()
     return None if image.isNull() else image

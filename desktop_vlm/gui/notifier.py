@@ -16,7 +16,8 @@ class Toast(QWidget):
     def __init__(self) -> None:
         super().__init__(
             None,
-            Qt.WindowType.ToolTip | Qt.WindowType.FramelessWindowHint
+            Qt.WindowType.ToolTip
+            | Qt.WindowType.FramelessWindowHint
             | Qt.WindowType.WindowStaysOnTopHint,
         )
         self.setObjectName("toast")
@@ -62,7 +63,8 @@ class Notifier(QObject):
         tray = self._tray
         if tray is not None and tray.isVisible() and QSystemTrayIcon.supportsMessages():
             icon = (
-                QSystemTrayIcon.MessageIcon.Warning if error
+                QSystemTrayIcon.MessageIcon.Warning
+                if error
                 else QSystemTrayIcon.MessageIcon.Information
             )
             tray.showMessage(title, body, icon, msecs)

@@ -24,7 +24,9 @@ class Tray(QObject):
     settings_requested = Signal()
     quit_requested = Signal()
 
-    def __init__(self, presets: Iterable[Preset], default_preset: str, parent: QObject | None = None):
+    def __init__(
+        self, presets: Iterable[Preset], default_preset: str, parent: QObject | None = None
+    ):
         super().__init__(parent)
         self.menu = QMenu()
         self.menu.setObjectName("tray_menu")

@@ -87,12 +87,15 @@ class StreamWorker(QObject):
             messages = job.messages
             if messages is None:
                 image = prepare_image(
-                    job.image, image_format=job.config.image_format,
+                    job.image,
+                    image_format=job.config.image_format,
                     jpeg_quality=job.config.jpeg_quality,
                 )
                 ref = ImageRef(
-                    image.mime, base64.b64encode(image.data).decode("ascii"),
-                    image.width, image.height,
+                    image.mime,
+                    base64.b64encode(image.data).decode("ascii"),
+                    image.width,
+                    image.height,
                 )
                 self._emit(job, self.image_ready, ref)
                 messages = [
@@ -126,7 +129,8 @@ class StreamWorker(QObject):
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the pool thread silently
             log.exception("unexpected error in the stream worker")
             self._finish(
-                job, self.failed,
+                job,
+                self.failed,
                 VlmError(f"Unexpected error ({type(exc).__name__}); see the log file"),
             )
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 CACHE_TTL_S = 24 * 3600
 _VISION_HINT = re.compile(
-    r"(?:\bvl\b|-vl-|vl-|vision|pixtral|llava|minicpm-v|moondream|gemma-3|internvl|molmo|"
+    r"(?:\bvl\b|-vl-|vl-|vlm|vision|pixtral|llava|minicpm-v|moondream|gemma-3|internvl|molmo|"
     r"idefics|florence|qwen2\.5-vl|qwen3-vl|paligemma|smolvlm|llama-3\.2-\d+b-vision)",
     re.IGNORECASE,
 )

@@ -53,8 +53,10 @@ class KeyStore:
     def get(self, profile: str) -> str | None:
         """The key for ``profile``: the environment's if set, else the keyring's, else None."""
         env = self.env_key()
-        key = env[1] if env else self._keyring_call(
-            "read", lambda kr: kr.get_password(self.service, profile)
+        key = (
+            env[1]
+            if env
+            else self._keyring_call("read", lambda kr: kr.get_password(self.service, profile))
         )
         register_secret(key)
         return key
