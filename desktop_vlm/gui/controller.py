@@ -187,6 +187,7 @@ class Controller(QObject):
         self._current = None
         text = "".join(pieces)
         completion = result.completion
+        log.info("request finished: %d characters from %s", len(text), completion.model)
         usage = completion.usage
         cost = estimate_cost(
             completion.model, usage.prompt_tokens, usage.completion_tokens, self.config.prices

@@ -1,0 +1,344 @@
+"""The tray app as a person uses it: a running app process on a real X display with a real tray
+host, driven by `desktop-vlm capture` / `clipboard` from other processes, by hotkeys and by the
+mouse through xdotool, answering from the loopback test server.
+
+Each capture test compares the pixels that reached the server with an independent grab of the
+same screen area made by ImageMagick, outside the app.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+from support import desktop
+from support.fake_api import Stream
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def xdotool(env: dict, *args: str) -> str:
+    return subprocess.run(
+        ["xdotool", *args], env=env, capture_output=True, text=True, timeout=30
+    ).stdout
+
+
+def window_visible(env: dict, name: str) -> bool:
+    return bool(xdotool(env, "search", "--onlyvisible", "--name", name).strip())
+
+
+def root_grab(env: dict) -> Image.Image:
+    png = subprocess.run(
+        ["import", "-window", "root", "png:-"], env=env, capture_output=True, check=True, timeout=30
+    ).stdout
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def sent_images(api) -> list[Image.Image]:
+    images = []
+    for req in api.requests:
+        if req.path.endswith("/chat/completions"):
+            url = req.json["messages"][0]["content"][1]["image_url"]["url"]
+            images.append(
+                Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+            )
+    return images
+
+
+def same_pixels(a: Image.Image, b: Image.Image) -> bool:
+    return a.size == b.size and ImageChops.difference(a, b).getbbox() is None
+
+
+class App:
+    """A running `desktop-vlm` tray app process and the environment it runs in."""
+
+    def __init__(self, env: dict[str, str], proc: subprocess.Popen, log: Path, stderr):
+        self.env, self.proc, self.log, self._stderr = env, proc, log, stderr
+
+    def cli(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "desktop_vlm", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=30,
+            **kw,
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def wait_log(self, needle: str, timeout: float = 20.0) -> None:
+        wait_until(lambda: needle in self.log_text(), timeout, f"log line {needle!r}")
+
+    def drag(self, x1: int, y1: int, x2: int, y2: int) -> None:
+        xdotool(self.env, "mousemove", str(x1), str(y1), "mousedown", "1")
+        xdotool(self.env, "mousemove", str((x1 + x2) // 2), str((y1 + y2) // 2))
+        xdotool(self.env, "mousemove", str(x2), str(y2))
+        time.sleep(0.1)
+        xdotool(self.env, "mouseup", "1")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.cli("quit")
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._stderr.close()
+
+
+def start_app(fake_api, dirs: dict[str, str], extra_env: dict[str, str] | None = None) -> App:
+    env = dict(os.environ, **dirs, DESKTOP_VLM_BASE_URL=fake_api.url, **(extra_env or {}))
+    stderr_path = Path(dirs["XDG_STATE_HOME"]) / "app-stderr.txt"
+    stderr = stderr_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desktop_vlm.app"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
+    log = Path(dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
+    app = App(env, proc, log, stderr)
+    try:
+        app.wait_log("tray ready", timeout=30)
+    except AssertionError:
+        proc.kill()
+        proc.wait(5)
+        stderr.close()
+        raise AssertionError(f"app did not start: {stderr_path.read_text()[-2000:]}") from None
+    return app
+
+
+@pytest.fixture
+def app(fake_api, fresh_user_dirs):
+    running = start_app(fake_api, fresh_user_dirs)
+    yield running
+    running.stop()
+    assert "Traceback" not in running.log_text()
+
+
+@pytest.fixture
+def pattern_window(tmp_path):
+    """An independent X client showing a noisy, high-detail picture at (100, 100)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "support" / "overlay_pattern.py"),
+            "100",
+            "100",
+            "600",
+            "400",
+            "7",
+            str(tmp_path / "pattern.png"),
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    yield proc
+    proc.kill()
+    proc.wait(5)
+    proc.stdout.close()
+
+
+def wait_pattern(proc) -> None:
+    line = proc.stdout.readline()
+    assert line.strip() == b"READY", line
+    time.sleep(0.3)
+
+
+# --- the tray --------------------------------------------------------------------------------
+
+
+def test_tray_icon_appears_on_the_tray_host(app):
+    # The app embeds a window into trayer; trayer shows it at a real size.
+    wait_until(lambda: "tray unavailable" not in app.log_text(), 2)
+    assert "The system tray is unavailable" not in app.log_text()
+    ids = xdotool(app.env, "search", "--classname", "trayer").split()
+    assert ids, "trayer is running"
+    geometry = xdotool(app.env, "getwindowgeometry", ids[0])
+    assert "Geometry:" in geometry
+
+
+def test_second_plain_start_hands_over_and_exits(app):
+    started = time.monotonic()
+    result = app.cli()
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20
+    wait_until(lambda: window_visible(app.env, "^desktop-vlm$"), what="window brought forward")
+
+
+# --- capture ---------------------------------------------------------------------------------
+
+
+def test_capture_command_opens_overlay_and_sends_exactly_the_dragged_pixels(
+    app, fake_api, pattern_window
+):
+    wait_pattern(pattern_window)
+    before = root_grab(app.env)
+    fake_api.enqueue(Stream(["It shows ", "noise."], delay=0.01))
+    result = app.cli("capture")
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+    app.drag(150, 160, 449, 359)  # inclusive: 300 x 200 pixels
+    fake_api.wait_for_requests(2)  # the model list, then the question
+    (image,) = sent_images(fake_api)
+    assert image.size == (300, 200)
+    assert same_pixels(image, before.crop((150, 160, 450, 360)))
+    # and the answer reaches the window
+    wait_until(lambda: window_visible(app.env, "^desktop-vlm$"), what="answer window")
+    app.wait_log("request finished")
+
+
+def test_escape_cancels_and_sends_nothing(app, fake_api):
+    assert app.cli("capture").returncode == 0
+    wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+    xdotool(app.env, "key", "Escape")
+    wait_until(lambda: not window_visible(app.env, "region capture"), what="overlay to close")
+    app.wait_log("capture cancelled")
+    time.sleep(0.5)
+    assert [r for r in fake_api.requests if r.path.endswith("/chat/completions")] == []
+
+
+def test_hotkey_starts_a_capture(app, fake_api):
+    app.wait_log("registered for 'capture'")
+    xdotool(app.env, "key", "ctrl+alt+q")
+    wait_until(lambda: window_visible(app.env, "region capture"), what="overlay from the hotkey")
+    xdotool(app.env, "key", "Escape")
+    wait_until(lambda: not window_visible(app.env, "region capture"), what="overlay to close")
+
+
+def test_ocr_preset_puts_exactly_the_answer_on_the_clipboard(app, fake_api, pattern_window):
+    wait_pattern(pattern_window)
+    answer = "Invoice 2041\nTotal: 13.49 €"
+    fake_api.enqueue(Stream(["Invoice ", "2041\n", "Total: ", "13.49 €"]))
+    assert app.cli("capture", "--preset", "ocr").returncode == 0
+    wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+    app.drag(120, 120, 300, 220)
+    app.wait_log("request finished")
+
+    def clipboard() -> str:
+        return subprocess.run(
+            ["xclip", "-selection", "clipboard", "-o"], env=app.env, capture_output=True, timeout=10
+        ).stdout.decode()
+
+    wait_until(lambda: clipboard() == answer, what="the answer on the clipboard")
+    app.wait_log("characters copied")
+    assert fake_api.last_request.json["messages"][0]["content"][0]["text"].startswith("Transcribe")
+
+
+# --- clipboard -------------------------------------------------------------------------------
+
+
+def test_clipboard_image_reaches_the_server(app, fake_api, tmp_path):
+    picture = Image.effect_noise((240, 160), 80).convert("RGB")
+    path = tmp_path / "copied.png"
+    picture.save(path)
+    xclip = subprocess.Popen(
+        ["xclip", "-selection", "clipboard", "-t", "image/png", "-i", str(path)], env=app.env
+    )
+    try:
+        xclip.wait(10)
+        assert app.cli("clipboard").returncode == 0
+        fake_api.wait_for_requests(2)
+        (image,) = sent_images(fake_api)
+        assert same_pixels(image, picture)
+    finally:
+        subprocess.run(["pkill", "-f", f"xclip.*{path.name}"], check=False)
+
+
+def test_empty_clipboard_gives_a_notice_and_sends_nothing(app, fake_api):
+    subprocess.run(["xclip", "-selection", "clipboard", "-i", "/dev/null"], env=app.env, timeout=10)
+    assert app.cli("clipboard").returncode == 0
+    app.wait_log("No image on the clipboard")
+    assert [r for r in fake_api.requests if r.path.endswith("/chat/completions")] == []
+
+
+# --- the single-instance socket --------------------------------------------------------------
+
+
+def test_socket_is_private_and_ignores_garbage(app):
+    from desktop_vlm.platform import instance
+
+    runtime = Path(app.env["XDG_RUNTIME_DIR"]) / "desktop-vlm"
+    sock_path = runtime / "instance.sock"
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sock_path.stat().st_mode) == 0o600
+    for junk in (b"hello\n", b"\xff\xfe\n", b'{"v":1,"command":"rm -rf"}\n', b"x" * 100_000):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(str(sock_path))
+        try:
+            s.sendall(junk)
+            assert s.recv(100) == b""  # dropped without a reply
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            s.close()
+    old = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = app.env["XDG_RUNTIME_DIR"]
+    try:
+        assert instance.send("show") == {"ok": True}  # still answering
+    finally:
+        os.environ["XDG_RUNTIME_DIR"] = old or ""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_another_user_cannot_reach_the_socket(app):
+    sock_path = Path(app.env["XDG_RUNTIME_DIR"]) / "desktop-vlm" / "instance.sock"
+    code = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        f'    s.connect({str(sock_path)!r}); s.sendall(b\'{{"v":1,"command":"quit"}}\\n\')\n'
+        "    print('REPLY', s.recv(100))\n"
+        "except OSError as e:\n"
+        "    print('DENIED', e.errno)\n"
+    )
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout.startswith("DENIED"), result.stdout + result.stderr
+    assert app.proc.poll() is None  # the app did not quit
+
+
+# --- without a tray host ---------------------------------------------------------------------
+
+
+def test_without_a_tray_host_the_app_runs_and_says_so(fake_api, fresh_user_dirs):
+    display = desktop.start_xvfb(1280, 800)
+    try:
+        app = start_app(fake_api, fresh_user_dirs, extra_env=display.env)
+        try:
+            app.wait_log("The system tray is unavailable")
+            assert app.cli("capture").returncode == 0
+            wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+            xdotool(app.env, "key", "Escape")
+            app.wait_log("capture cancelled")
+        finally:
+            app.stop()
+        assert app.proc.returncode == 0
+    finally:
+        display.stop()
