@@ -103,7 +103,7 @@ def build(app) -> Shell:  # noqa: ANN001
     from desktop_vlm.platform.clipboard import read_clipboard_image, set_clipboard_text
     from desktop_vlm.platform.hotkeys import GlobalHotkeys
     from desktop_vlm.platform.screenshot import grab_screens
-    from desktop_vlm.services.endpoint import make_client, resolve_model
+    from desktop_vlm.services.endpoint import make_client, resolve_model, served_models
     from desktop_vlm.services.secrets import KeyStore
     from desktop_vlm.services.settings import load_config
 
@@ -117,7 +117,7 @@ def build(app) -> Shell:  # noqa: ANN001
     if tray_ok:
         tray.show()
     notifier = Notifier(tray.icon if tray_ok else None)
-    worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model)
+    worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model, served_models)
     overlay = RegionOverlay()
     handler = None if config.capture_handler == "auto" else config.capture_handler
     controller = Controller(

@@ -55,6 +55,14 @@ def root_grab(env: dict) -> Image.Image:
     return Image.open(io.BytesIO(png)).convert("RGB")
 
 
+def chat_requests(api) -> list:
+    return [r for r in api.requests if r.path.endswith("/chat/completions")]
+
+
+def wait_chat(api, n: int = 1) -> None:
+    wait_until(lambda: len(chat_requests(api)) >= n, what=f"{n} chat request(s) at the server")
+
+
 def sent_images(api) -> list[Image.Image]:
     images = []
     for req in api.requests:
@@ -200,7 +208,7 @@ def test_capture_command_opens_overlay_and_sends_exactly_the_dragged_pixels(
     assert result.returncode == 0, result.stderr
     wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
     app.drag(150, 160, 449, 359)  # inclusive: 300 x 200 pixels
-    fake_api.wait_for_requests(2)  # the model list, then the question
+    wait_chat(fake_api)
     (image,) = sent_images(fake_api)
     assert image.size == (300, 200)
     assert same_pixels(image, before.crop((150, 160, 450, 360)))
@@ -216,7 +224,7 @@ def test_escape_cancels_and_sends_nothing(app, fake_api):
     wait_until(lambda: not window_visible(app.env, "region capture"), what="overlay to close")
     app.wait_log("capture cancelled")
     time.sleep(0.5)
-    assert [r for r in fake_api.requests if r.path.endswith("/chat/completions")] == []
+    assert chat_requests(fake_api) == []
 
 
 def test_hotkey_starts_a_capture(app, fake_api):
@@ -259,7 +267,7 @@ def test_clipboard_image_reaches_the_server(app, fake_api, tmp_path):
     try:
         xclip.wait(10)
         assert app.cli("clipboard").returncode == 0
-        fake_api.wait_for_requests(2)
+        wait_chat(fake_api)
         (image,) = sent_images(fake_api)
         assert same_pixels(image, picture)
     finally:
@@ -270,7 +278,7 @@ def test_empty_clipboard_gives_a_notice_and_sends_nothing(app, fake_api):
     subprocess.run(["xclip", "-selection", "clipboard", "-i", "/dev/null"], env=app.env, timeout=10)
     assert app.cli("clipboard").returncode == 0
     app.wait_log("No image on the clipboard")
-    assert [r for r in fake_api.requests if r.path.endswith("/chat/completions")] == []
+    assert chat_requests(fake_api) == []
 
 
 # --- the single-instance socket --------------------------------------------------------------

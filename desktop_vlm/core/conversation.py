@@ -14,6 +14,12 @@ from typing import Any
 from desktop_vlm.core.completions import Usage
 
 
+def _tokens(usage: Usage | None) -> str:
+    if usage is None or usage.total_tokens is None:
+        return ""
+    return f"{usage.total_tokens} tokens"
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """The image as sent: its MIME type and base64 payload (no whitespace)."""
@@ -117,6 +123,25 @@ class Conversation:
                 content = turn.text
             messages.append({"role": turn.role, "content": content})
         return messages
+
+    # --- export -------------------------------------------------------------------------
+
+    def to_markdown(self, preset_title: str = "") -> str:
+        """The conversation as a Markdown document (the image embedded as a data URL)."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
+        lines = [f"# {self.title or preset_title or 'Conversation'}", "", f"*{when}*", ""]
+        lines += [f"![captured image]({self.image.data_url})", ""]
+        for turn in self.turns:
+            if turn.role == "user":
+                lines += ["## Question", "", turn.text, ""]
+            else:
+                lines += ["## Answer", "", turn.text, ""]
+                meta = [m for m in (turn.model, _tokens(turn.usage)) if m]
+                if not turn.complete:
+                    meta.append("incomplete")
+                if meta:
+                    lines += [f"*{' · '.join(meta)}*", ""]
+        return "\n".join(lines)
 
     # --- persistence ----------------------------------------------------------------------
 

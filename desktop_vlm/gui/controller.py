@@ -1,23 +1,30 @@
 """The one place that wires widgets together: commands in (tray, hotkeys, socket), overlay,
-worker, answer window, clipboard and notices out. Widgets never call each other.
+worker, chat window, clipboard and notices out. Widgets never call each other.
+
+It owns the conversations: a new capture (or clipboard image, or an image dropped on the
+window) starts one; answers and follow-ups append to it. Nothing typed or answered is lost on
+failure: a follow-up whose request fails goes back into the question box, a partial answer is
+kept and marked incomplete.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QInputDialog
 
+from desktop_vlm.core import errors as E
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.errors import CancelledError, VlmError
+from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.core.imageprep import RawImage
 from desktop_vlm.core.presets import Action, Preset
 from desktop_vlm.core.pricing import estimate_cost, format_cost
-from desktop_vlm.gui.answer_window import AnswerWindow
+from desktop_vlm.gui.chat_window import ChatWindow, ErrorAction
 from desktop_vlm.gui.notifier import Notifier
 from desktop_vlm.gui.overlay import RegionOverlay
 from desktop_vlm.gui.worker import Job, StreamWorker
@@ -30,11 +37,24 @@ Grabber = Callable[[], list[ScreenGrab]]
 ClipboardReader = Callable[[], "RawImage | str | None"]
 ClipboardWriter = Callable[[str], None]
 QuestionAsker = Callable[[Preset], "str | None"]
+ImageSource = RawImage | bytes | str
 
 
 def ask_question_dialog(preset: Preset) -> str | None:
     text, ok = QInputDialog.getText(None, "desktop-vlm", f"{preset.title}: your question")
     return text.strip() if ok and text.strip() else None
+
+
+@dataclass
+class _Request:
+    """The request in flight and what to do with its answer."""
+
+    preset: Preset
+    prompt: str
+    conversation: Conversation | None
+    show: bool  # the answer goes to the window
+    thumbnail: QImage | None = None
+    follow_up: bool = False
 
 
 class Controller(QObject):
@@ -52,7 +72,7 @@ class Controller(QObject):
         grab: Grabber,
         read_clipboard: ClipboardReader,
         write_clipboard: ClipboardWriter,
-        window_factory: Callable[[], AnswerWindow] = AnswerWindow,
+        window_factory: Callable[[Config], ChatWindow] | None = None,
         ask_question: QuestionAsker = ask_question_dialog,
         parent: QObject | None = None,
     ) -> None:
@@ -64,19 +84,25 @@ class Controller(QObject):
         self._grab = grab
         self._read_clipboard = read_clipboard
         self._write_clipboard = write_clipboard
-        self._window_factory = window_factory
+        self._window_factory = window_factory or (
+            lambda cfg: ChatWindow(list(cfg.presets.values()), cfg.default_preset)
+        )
         self._ask_question = ask_question
-        self._window: AnswerWindow | None = None
+        self._window: ChatWindow | None = None
         self._capture_preset: Preset | None = None
         self._capturing = False
-        self._current: tuple[Preset, list[str]] | None = None
+        self._request: _Request | None = None
+        self.conversations: list[Conversation] = []  # newest first
+        self._models: list[str] = []
 
         overlay.selected.connect(self._region_selected)
         overlay.cancelled.connect(self._capture_cancelled)
+        worker.image_ready.connect(self._image_ready)
         worker.started.connect(self._answer_started)
         worker.delta.connect(self._answer_delta)
         worker.finished.connect(self._answer_finished)
         worker.failed.connect(self._answer_failed)
+        worker.models_ready.connect(self._models_ready)
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -95,6 +121,13 @@ class Controller(QObject):
     def set_default_preset(self, preset_id: str) -> None:
         if preset_id in self.config.presets:
             self.config = replace(self.config, default_preset=preset_id)
+            if self._window is not None:
+                self._window.set_preset(preset_id)
+
+    def apply_config(self, config: Config) -> None:
+        """New settings take effect for the next request."""
+        self.config = config
+        self._models = []
 
     def capture(self, preset_id: str | None = None) -> None:
         if self._capturing:
@@ -104,7 +137,7 @@ class Controller(QObject):
             return
         try:
             grabs = self._grab()
-        except VlmError as exc:
+        except E.VlmError as exc:
             self._notifier.notify("Screen capture failed", str(exc), error=True)
             return
         self._capture_preset = preset
@@ -123,46 +156,117 @@ class Controller(QObject):
                 error=True,
             )
             return
-        thumbnail = _thumbnail(source)
-        self.ask(source, preset, thumbnail)
+        self.ask(source, preset, _thumbnail(source))
 
-    def ask(self, source: RawImage | bytes | str, preset: Preset, thumbnail: QImage | None) -> None:
+    def ask(self, source: ImageSource, preset: Preset, thumbnail: QImage | None) -> None:
+        """Start a new conversation about ``source`` with ``preset``."""
         question = None
         if preset.asks_question:
             question = self._ask_question(preset)
             if not question:
                 return
-        job = Job(
-            config=self.config, preset=preset, prompt=preset.first_prompt(question), image=source
-        )
-        self._current = (preset, [])
-        if Action.WINDOW in preset.actions:
-            window = self.open_window()
-            window.begin(preset.title, thumbnail)
-        self._set_busy(True)
-        self._worker.start(job)
+        prompt = preset.first_prompt(question)
+        show = Action.WINDOW in preset.actions
+        self._request = _Request(preset, prompt, None, show, thumbnail)
+        if show:
+            self.open_window().show_pending(preset.title, thumbnail)
+        self._start(Job(config=self.config, preset=preset, prompt=prompt, image=source))
 
-    def open_window(self) -> AnswerWindow:
+    def open_window(self) -> ChatWindow:
         if self._window is None:
-            self._window = self._window_factory()
-            self._window.stop_requested.connect(self._worker.stop)
+            window = self._window_factory(self.config)
+            window.follow_up.connect(self.follow_up)
+            window.stop_requested.connect(self._worker.stop)
+            window.regenerate_requested.connect(self.regenerate)
+            window.retry_requested.connect(self.retry)
+            window.settings_requested.connect(self.settings_requested.emit)
+            window.capture_requested.connect(lambda: self.capture(window.selected_preset()))
+            window.conversation_selected.connect(self.show_conversation)
+            window.image_dropped.connect(
+                lambda source: self._image_dropped(source, window.selected_preset())
+            )
+            self._window = window
+            self._refresh_history()
         self._window.show()
         self._window.raise_()
         self._window.activateWindow()
+        if not self._models:
+            self._worker.fetch_models(self.config)
         return self._window
 
     @property
-    def window(self) -> AnswerWindow | None:
+    def window(self) -> ChatWindow | None:
         return self._window
+
+    # --- follow-ups -----------------------------------------------------------------------
+
+    def follow_up(self, text: str) -> None:
+        window = self._window
+        conversation = window.conversation if window else None
+        if window is None or conversation is None or self._worker.busy:
+            return
+        preset = self._preset(window.selected_preset()) or self.config.preset(
+            conversation.preset_id
+        )
+        conversation.ask(text)
+        window.add_question(text)
+        self._request = _Request(preset, text, conversation, True, follow_up=True)
+        self._send_history(conversation, preset)
+
+    def regenerate(self) -> None:
+        window = self._window
+        conversation = window.conversation if window else None
+        if conversation is None or self._worker.busy:
+            return
+        if conversation.turns and conversation.turns[-1].role == "assistant":
+            conversation.drop_last_answer()
+        self.retry()
+
+    def retry(self) -> None:
+        """Send the conversation again when it ends in a question without an answer."""
+        window = self._window
+        conversation = window.conversation if window else None
+        if conversation is None or self._worker.busy or conversation.turns[-1].role != "user":
+            return
+        preset = self._preset(window.selected_preset()) or self.config.preset(
+            conversation.preset_id
+        )
+        window.show_conversation(conversation, self._title(conversation))
+        self._request = _Request(preset, conversation.turns[-1].text, conversation, True)
+        self._send_history(conversation, preset)
+
+    def show_conversation(self, conversation_id: str) -> None:
+        if self._window is None or self._worker.busy:
+            return
+        for conversation in self.conversations:
+            if conversation.id == conversation_id:
+                self._window.show_conversation(conversation, self._title(conversation))
+                return
+
+    def _send_history(self, conversation: Conversation, preset: Preset) -> None:
+        model = self._window.selected_model() if self._window else None
+        self._start(
+            Job(config=self.config, preset=preset, messages=conversation.messages(), model=model)
+        )
+
+    def _image_dropped(self, source: ImageSource, preset_id: str) -> None:
+        if self._worker.busy:
+            return
+        preset = self._preset(preset_id)
+        if preset is not None:
+            self.ask(
+                source,
+                replace(preset, actions=preset.actions | {Action.WINDOW}),
+                _thumbnail(source),
+            )
 
     # --- overlay --------------------------------------------------------------------------
 
     def _region_selected(self, image: QImage, _info: object) -> None:
         self._capturing = False
         preset = self._capture_preset or self._preset(None)
-        if preset is None:
-            return
-        self.ask(to_raw(image), preset, image)
+        if preset is not None:
+            self.ask(to_raw(image), preset, image)
 
     def _capture_cancelled(self) -> None:
         self._capturing = False
@@ -170,61 +274,141 @@ class Controller(QObject):
 
     # --- worker ---------------------------------------------------------------------------
 
+    def _start(self, job: Job) -> None:
+        self.busy_changed.emit(True)
+        self._worker.start(job)
+
+    def _image_ready(self, ref: ImageRef) -> None:
+        request = self._request
+        if request is None:
+            return
+        conversation = Conversation(
+            image=ref, preset_id=request.preset.id, title=request.preset.title
+        )
+        conversation.ask(request.prompt)
+        request.conversation = conversation
+        self.conversations.insert(0, conversation)
+        if request.show and self._window is not None:
+            self._window.show_conversation(
+                conversation, self._title(conversation), request.thumbnail
+            )
+            self._refresh_history()
+
     def _answer_started(self, model: str) -> None:
-        if self._window is not None and self._window_wanted():
-            self._window.set_status(f"Waiting for {model}…")
+        request = self._request
+        if request is None or request.conversation is None:
+            return
+        request.conversation.begin_answer(model)
+        if self._showing(request):
+            self._window.begin_answer(model)
+            self._window.set_model(model if self._window.selected_model() else None)
 
     def _answer_delta(self, piece: str) -> None:
-        if self._current is not None:
-            self._current[1].append(piece)
-        if self._window is not None and self._window_wanted():
+        request = self._request
+        if request is None or request.conversation is None:
+            return
+        turn = request.conversation.pending_answer
+        if turn is not None:
+            turn.text += piece
+        if self._showing(request):
             self._window.append(piece)
-            self._window.set_status("Answering…")
 
-    def _answer_finished(self, result) -> None:
-        self._set_busy(False)
-        preset, pieces = self._current or (None, [])
-        self._current = None
-        text = "".join(pieces)
+    def _answer_finished(self, result) -> None:  # noqa: ANN001 - StreamResult
+        self.busy_changed.emit(False)
+        request, self._request = self._request, None
+        if request is None or request.conversation is None:
+            return
         completion = result.completion
-        log.info("request finished: %d characters from %s", len(text), completion.model)
+        turn = request.conversation.pending_answer
+        if turn is None:
+            return
         usage = completion.usage
-        cost = estimate_cost(
+        turn.text = completion.text
+        turn.model = completion.model
+        turn.usage = usage
+        turn.cost_usd = estimate_cost(
             completion.model, usage.prompt_tokens, usage.completion_tokens, self.config.prices
         )
-        parts = [completion.model]
-        if usage.total_tokens is not None:
-            parts.append(f"{usage.total_tokens} tokens")
-        parts.append(format_cost(cost))
-        if result.ttft_s is not None:
-            parts.append(f"first token {result.ttft_s:.2f} s")
-        if preset is not None and Action.COPY in preset.actions:
+        turn.ttft_s = result.ttft_s
+        turn.elapsed_s = result.elapsed_s
+        turn.complete = True
+        log.info("request finished: %d characters from %s", len(turn.text), completion.model)
+        text = turn.text
+        preset = request.preset
+        if Action.COPY in preset.actions and not request.follow_up:
             self._write_clipboard(text)
             if Action.NOTIFY in preset.actions:
                 preview = " ".join(text.split())[:80]
                 self._notifier.notify(f"{len(text)} characters copied", preview or "(empty answer)")
-        elif preset is not None and Action.NOTIFY in preset.actions:
+        elif Action.NOTIFY in preset.actions and not request.show:
             self._notifier.notify(preset.title, " ".join(text.split())[:200])
-        if self._window is not None and preset is not None and Action.WINDOW in preset.actions:
-            self._window.finish(" · ".join(parts))
+        if self._showing(request):
+            status = " · ".join(
+                p for p in (completion.model, _tokens(usage), format_cost(turn.cost_usd)) if p
+            )
+            if completion.finish_reason == "length":
+                status += " · cut at max_tokens"
+            self._window.finish_answer(turn, status)
 
-    def _answer_failed(self, error: VlmError) -> None:
-        self._set_busy(False)
-        preset, _ = self._current or (None, [])
-        self._current = None
-        if isinstance(error, CancelledError):
-            if self._window is not None:
-                self._window.finish("Stopped")
+    def _answer_failed(self, error: E.VlmError) -> None:
+        self.busy_changed.emit(False)
+        request, self._request = self._request, None
+        if request is None:
             return
-        if self._window is not None and preset is not None and Action.WINDOW in preset.actions:
-            self._window.fail(str(error))
-        else:
-            self._notifier.notify("The request failed", str(error), error=True)
+        conversation = request.conversation
+        turn = conversation.pending_answer if conversation else None
+        stopped = isinstance(error, E.CancelledError)
+        message = "Stopped" if stopped else str(error)
+        log.info("request ended: %s", message)
+        restore = ""
+        if turn is not None and turn.text:
+            turn.complete = False  # keep what arrived, marked incomplete
+            turn.error = "stopped" if stopped else "interrupted"
+        elif conversation is not None:
+            if turn is not None:
+                conversation.turns.pop()  # an answer that never began
+            if request.follow_up:
+                restore = conversation.withdraw_question()
+        if not self._showing(request):
+            if not stopped:
+                self._notifier.notify("The request failed", message, error=True)
+            return
+        window = self._window
+        if conversation is not None:
+            window.show_conversation(conversation, self._title(conversation))
+        if stopped and turn is not None and turn.text:
+            window.finish_answer(turn, "Stopped")
+            return
+        window.fail(message, _actions_for(error), restore_question=restore)
+
+    def _models_ready(self, models: list[str]) -> None:
+        self._models = models
+        if self._window is not None:
+            self._window.set_models(models)
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _window_wanted(self) -> bool:
-        return self._current is not None and Action.WINDOW in self._current[0].actions
+    def _showing(self, request: _Request) -> bool:
+        window = self._window
+        return (
+            request.show
+            and window is not None
+            and (request.conversation is None or window.conversation is request.conversation)
+        )
+
+    def _title(self, conversation: Conversation) -> str:
+        preset = self.config.presets.get(conversation.preset_id)
+        return conversation.title or (preset.title if preset else conversation.preset_id)
+
+    def _refresh_history(self) -> None:
+        if self._window is None:
+            return
+        items = [
+            (c.id, f"{self._title(c)} · {time.strftime('%H:%M', time.localtime(c.created))}")
+            for c in self.conversations
+        ]
+        current = self._window.conversation.id if self._window.conversation else None
+        self._window.set_conversations(items, current)
 
     def _preset(self, preset_id: str | None) -> Preset | None:
         try:
@@ -237,23 +421,39 @@ class Controller(QObject):
             )
             return None
 
-    def _set_busy(self, busy: bool) -> None:
-        self.busy_changed.emit(busy)
+
+def _actions_for(error: E.VlmError) -> list[ErrorAction]:
+    if isinstance(error, E.CancelledError):
+        return [ErrorAction("retry", "Send again")]
+    if isinstance(
+        error, E.AuthenticationError | E.PermissionDeniedError | E.KeyMissingError | E.KeyringError
+    ):
+        return [ErrorAction("settings", "Set the API key"), ErrorAction("retry", "Retry")]
+    if isinstance(error, E.ModelNotFoundError):
+        return [ErrorAction("model", "Pick another model"), ErrorAction("retry", "Retry")]
+    if isinstance(error, E.ConfigError | E.EndpointNotFoundError):
+        return [ErrorAction("settings", "Open settings"), ErrorAction("retry", "Retry")]
+    if isinstance(error, E.ImageError):
+        return []
+    return [ErrorAction("retry", "Retry")]
 
 
-def _thumbnail(source: RawImage | bytes | str) -> QImage | None:
+def _tokens(usage) -> str:  # noqa: ANN001
+    total = usage.total_tokens
+    return f"{total} tokens" if total is not None else ""
+
+
+def _thumbnail(source: ImageSource) -> QImage | None:
     if isinstance(source, str):
         # Decode at thumbnail size: a 54-megapixel photo must not stall the GUI thread.
         reader = QImageReader(source)
         size = reader.size()
         if size.isValid():
-            reader.setScaledSize(size.scaled(192, 192, Qt.AspectRatioMode.KeepAspectRatio))
+            reader.setScaledSize(size.scaled(224, 168, Qt.AspectRatioMode.KeepAspectRatio))
         image = reader.read()
     elif isinstance(source, bytes):
         image = QImage.fromData(source)
     else:
-        fmt = (
-            QImage.Format.Format_ARGB32 if source.mode in ("BGRA",) else QImage.Format.Format_RGB32
-        )
+        fmt = QImage.Format.Format_ARGB32 if source.mode == "BGRA" else QImage.Format.Format_RGB32
         image = QImage(source.data, source.width, source.height, source.stride, fmt).copy()
     return None if image.isNull() else image

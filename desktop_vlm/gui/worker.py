@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[Config], ChatClient]
 ModelResolver = Callable[[Config, Preset, ChatClient, "str | None"], str]
+ModelLister = Callable[[ChatClient], list[str]]
 
 
 @dataclass
@@ -49,17 +50,20 @@ class StreamWorker(QObject):
     delta = Signal(str)  # a piece of the answer
     finished = Signal(object)  # StreamResult
     failed = Signal(object)  # VlmError (CancelledError when stopped)
+    models_ready = Signal(list)  # the endpoint's model ids, for the model picker
 
     def __init__(
         self,
         client_factory: ClientFactory,
         model_resolver: ModelResolver,
+        model_lister: ModelLister | None = None,
         pool: QThreadPool | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._client_factory = client_factory
         self._model_resolver = model_resolver
+        self._model_lister = model_lister or (lambda client: client.list_models())
         self._pool = pool or QThreadPool.globalInstance()
         self._job: Job | None = None
         self._lock = threading.Lock()
@@ -81,6 +85,22 @@ class StreamWorker(QObject):
             job = self._job
         if job is not None:
             job.cancellation.cancel()
+
+    def fetch_models(self, config: Config) -> None:
+        """List the endpoint's models in the background; failures are only logged."""
+
+        def work() -> None:
+            try:
+                models = self._model_lister(self._client_factory(config))
+            except VlmError as exc:
+                log.info("model list unavailable: %s", exc)
+                return
+            except Exception:  # noqa: BLE001
+                log.exception("unexpected error listing models")
+                return
+            self.models_ready.emit(models)
+
+        self._pool.start(_Runnable(work))
 
     def _run(self, job: Job) -> None:
         try:

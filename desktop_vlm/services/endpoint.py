@@ -52,6 +52,16 @@ def model_cache() -> ModelCache:
     return ModelCache(paths.cache_dir() / "models.json")
 
 
+def served_models(client: ChatClient) -> list[str]:
+    """The endpoint's model list, from the day-long cache when fresh."""
+    cache = model_cache()
+    served = cache.get(client.base_url)
+    if served is None:
+        served = client.list_models()
+        cache.put(client.base_url, served)
+    return served
+
+
 def resolve_model(
     config: Config, preset: Preset, client: ChatClient, explicit: str | None = None
 ) -> str:
@@ -59,11 +69,6 @@ def resolve_model(
     chosen = explicit or preset.model or config.active.model
     if chosen:
         return chosen
-    cache = model_cache()
-    served = cache.get(client.base_url)
-    if served is None:
-        served = client.list_models()
-        cache.put(client.base_url, served)
-    model = choose_model(served)
+    model = choose_model(served_models(client))
     log.info("no model configured; using %s from the server's list", model)
     return model
