@@ -350,3 +350,57 @@ def test_without_a_tray_host_the_app_runs_and_says_so(fake_api, fresh_user_dirs)
         assert app.proc.returncode == 0
     finally:
         display.stop()
+
+
+# --- the tray menu, in process ---------------------------------------------------------------
+
+
+def test_tray_menu_actions_fire(qtbot, qapp, fake_api, monkeypatch):
+    from desktop_vlm.app import build
+
+    monkeypatch.setenv("DESKTOP_VLM_BASE_URL", fake_api.url)
+    shell = build(qapp)
+    try:
+        tray = shell.tray
+        qtbot.waitUntil(lambda: tray.icon.isVisible() and not tray.icon.geometry().isEmpty())
+        notices: list[str] = []
+        shell.notifier.shown.connect(lambda title, body: notices.append(title))
+        qapp.clipboard().setText("just text, no image")
+
+        tray.action("action_clipboard").trigger()
+        assert notices == ["No image on the clipboard"]
+
+        tray.action("action_preset_ocr").trigger()
+        assert shell.controller.config.default_preset == "ocr"
+        assert tray.action("action_preset_ocr").isChecked()
+
+        tray.action("action_open_chat").trigger()
+        qtbot.waitUntil(
+            lambda: shell.controller.window is not None and shell.controller.window.isVisible()
+        )
+
+        tray.action("action_capture").trigger()
+        overlay_windows = lambda: [
+            w
+            for w in qapp.topLevelWidgets()
+            if w.windowTitle() == "desktop-vlm region capture" and w.isVisible()
+        ]  # noqa: E731
+        qtbot.waitUntil(lambda: bool(overlay_windows()))
+        with qtbot.waitSignal(shell.overlay.cancelled):
+            shell.overlay.cancel()
+
+        tray.quit_requested.disconnect()  # the real slot quits the test's QApplication
+        with qtbot.waitSignal(tray.quit_requested):
+            tray.action("action_quit").trigger()
+        assert {a.objectName() for a in tray.menu.actions()} >= {
+            "action_capture",
+            "action_clipboard",
+            "action_open_chat",
+            "action_settings",
+            "action_quit",
+        }
+    finally:
+        shell.hotkeys.unregister_all()
+        shell.tray.hide()
+        if shell.controller.window is not None:
+            shell.controller.window.close()

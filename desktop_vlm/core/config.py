@@ -146,12 +146,18 @@ def _take(
     return None
 
 
-def _table(data: Mapping[str, Any], key: str, problems: _Problems) -> Mapping[str, Any]:
+def _table(
+    data: Mapping[str, Any], key: str, problems: _Problems, known: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
+    """``data[key]`` as a table; with ``known``, a misspelt setting in it is warned about."""
     value = data.get(key, {})
-    if isinstance(value, dict):
-        return value
-    problems.add(key, "must be a table ([" + key + "])", "ignored")
-    return {}
+    if not isinstance(value, dict):
+        problems.add(key, "must be a table ([" + key + "])", "ignored")
+        return {}
+    for name in value:
+        if known and name not in known:
+            problems.add(f"{key}.{name}", "is not a setting", "ignored")
+    return value
 
 
 _PRESET_FIELDS: dict[str, Callable[[Any], bool]] = {
@@ -224,6 +230,8 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
         if not isinstance(raw, dict):
             problems.add(f"profiles.{name}", "must be a table", "ignored")
             continue
+        for unknown in sorted(raw.keys() - {"base_url", "model"}):
+            problems.add(f"profiles.{name}.{unknown}", "is not a profile setting", "ignored")
         base = profiles.get(name)
         url = _take(raw, "base_url", f"profiles.{name}.", is_http_url, problems)
         model = _take(raw, "model", f"profiles.{name}.", _is_str, problems)
@@ -242,7 +250,7 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
         else:
             problems.add("profile", f"names no profile {profile!r} (have {sorted(profiles)})")
 
-    network = _table(data, "network", problems)
+    network = _table(data, "network", problems, ("connect_timeout", "read_timeout", "max_retries"))
     for key, check in (
         ("connect_timeout", _number(0.5, 600)),
         ("read_timeout", _number(1, 3600)),
@@ -252,7 +260,7 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
         if value is not None:
             kwargs[key] = value
 
-    image = _table(data, "image", problems)
+    image = _table(data, "image", problems, ("format", "jpeg_quality"))
     value = _take(image, "format", "image.", _one_of("auto", "png", "jpeg"), problems)
     if value is not None:
         kwargs["image_format"] = value
@@ -291,7 +299,7 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
             )
     kwargs["hotkeys"] = hotkeys
 
-    capture = _table(data, "capture", problems)
+    capture = _table(data, "capture", problems, ("handler",))
     value = _take(
         capture,
         "handler",
@@ -302,7 +310,7 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
     if value is not None:
         kwargs["capture_handler"] = value
 
-    history = _table(data, "history", problems)
+    history = _table(data, "history", problems, ("enabled",))
     value = _take(history, "enabled", "history.", _is_bool, problems)
     if value is not None:
         kwargs["keep_history"] = value

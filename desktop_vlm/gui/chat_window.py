@@ -293,7 +293,7 @@ class ChatWindow(QMainWindow):
         ):
             action = QAction(text, self)
             action.setObjectName(name)
-            action.triggered.connect(slot)
+            action.triggered.connect(lambda _checked=False, slot=slot: slot())
             if shortcut:
                 action.setShortcut(QKeySequence(shortcut))
             toolbar.addAction(action)

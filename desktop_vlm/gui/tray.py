@@ -83,7 +83,8 @@ class Tray(QObject):
     def _add(self, name: str, text: str, signal: Signal) -> QAction:
         action = self.menu.addAction(text)
         action.setObjectName(name)
-        action.triggered.connect(signal.emit)
+        # triggered(bool checked) must not hand its argument to a signal that takes none.
+        action.triggered.connect(lambda _checked=False, s=signal: s.emit())
         self._actions[name] = action
         return action
 

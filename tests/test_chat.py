@@ -1,0 +1,318 @@
+"""The chat window and its controller with a real stream worker against the loopback server:
+what appears in the window, what reaches the server, and what survives a failure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtWidgets import QFileDialog
+from support.fake_api import CutMidEvent, HtmlError, Status, Stream
+
+from desktop_vlm.core.config import Config, with_base_url
+from desktop_vlm.core.imageprep import RawImage
+from desktop_vlm.gui.controller import Controller
+from desktop_vlm.gui.notifier import Notifier
+from desktop_vlm.gui.overlay import RegionOverlay
+from desktop_vlm.gui.worker import StreamWorker
+from desktop_vlm.services import client as client_module
+from desktop_vlm.services.endpoint import make_client, resolve_model, served_models
+from desktop_vlm.services.secrets import KeyStore
+
+WAIT = 15_000
+
+
+def raw_image(width: int = 64, height: int = 48) -> RawImage:
+    img = Image.effect_noise((width, height), 50).convert("RGBA")
+    return RawImage(width, height, img.tobytes(), mode="RGBA")
+
+
+class Harness:
+    def __init__(self, qtbot, api, config: Config):
+        self.qtbot = qtbot
+        self.api = api
+        self.copied: list[str] = []
+        self.notices: list[tuple[str, str]] = []
+        keys = KeyStore(environ={})
+        self.worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model, served_models)
+        self.notifier = Notifier(None)
+        self.notifier.shown.connect(lambda t, b: self.notices.append((t, b)))
+        self.controller = Controller(
+            config,
+            worker=self.worker,
+            overlay=RegionOverlay(),
+            notifier=self.notifier,
+            grab=lambda: [],
+            read_clipboard=lambda: None,
+            write_clipboard=self.copied.append,
+            ask_question=lambda preset: "What colour dominates?",
+        )
+
+    @property
+    def window(self):
+        return self.controller.window
+
+    def ask(self, preset_id: str = "describe") -> None:
+        self.controller.ask(raw_image(), self.controller.config.preset(preset_id), None)
+
+    def chat_requests(self):
+        return [r for r in self.api.requests if r.path.endswith("/chat/completions")]
+
+    def wait_text(self, text: str) -> None:
+        self.qtbot.waitUntil(lambda: text in self.window.transcript_text(), timeout=WAIT)
+
+    def wait_idle(self) -> None:
+        self.qtbot.waitUntil(
+            lambda: not self.worker.busy and not self.window.streaming, timeout=WAIT
+        )
+
+    def type_question(self, text: str) -> None:
+        box = self.window.question
+        box.setFocus()
+        self.qtbot.keyClicks(box, text)
+        self.qtbot.keyClick(box, Qt.Key.Key_Return)
+
+    def click_link(self, href: str) -> None:
+        self.window.transcript.anchorClicked.emit(QUrl(href))
+
+
+@pytest.fixture
+def chat(qtbot, fake_api, monkeypatch):
+    monkeypatch.setattr(client_module.random, "uniform", lambda a, b: 0.01)
+    config = replace(with_base_url(Config(), fake_api.url), max_retries=0)
+    harness = Harness(qtbot, fake_api, config)
+    yield harness
+    if harness.window is not None:
+        harness.worker.stop()
+        harness.window.close()
+    fake_api.release()
+
+
+# --- streaming ---------------------------------------------------------------------------
+
+
+def test_answer_appears_while_it_streams(chat):
+    # GIVEN a server that holds the answer after two tokens
+    chat.api.enqueue(Stream(["A red ", "square ", "on white."], pause_after=2))
+    chat.ask()
+    # THEN the first two are on screen while the rest has not been sent
+    chat.wait_text("A red square")
+    assert "on white." not in chat.window.transcript_text()
+    assert chat.window.stop_button.isVisible() and chat.window.progress.isVisible()
+    chat.api.release()
+    chat.wait_text("on white.")
+    chat.wait_idle()
+    assert chat.window.send_button.isVisible() and not chat.window.progress.isVisible()
+    assert chat.window.question.hasFocus()
+
+
+def test_answer_is_rendered_as_markdown_with_details(chat):
+    chat.api.enqueue(
+        Stream(["**Bold** claim\n\n", "| a | b |\n|---|---|\n| 1 | 2 |\n"], usage=(700, 20))
+    )
+    chat.ask()
+    chat.wait_idle()
+    text = chat.window.transcript_text()
+    assert "Bold claim" in text and "**" not in text  # rendered, not raw Markdown
+    assert "700 + 20 tokens" in text
+    assert "fake-org/fake-vlm-7b" in text
+
+
+def test_follow_up_resends_the_whole_history_with_one_image(chat):
+    chat.api.enqueue(Stream("It is a receipt."), Stream("The total is 13.49."))
+    chat.ask("receipt")
+    chat.wait_idle()
+    chat.type_question("What is the total?")
+    chat.wait_text("The total is 13.49.")
+    chat.wait_idle()
+    first, second = chat.chat_requests()
+    messages = second.json["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == "It is a receipt."
+    assert messages[2]["content"] == "What is the total?"
+    images = [
+        p
+        for m in messages
+        if isinstance(m["content"], list)
+        for p in m["content"]
+        if p["type"] == "image_url"
+    ]
+    assert len(images) == 1
+    assert images[0] == first.json["messages"][0]["content"][1]
+    assert "It is a receipt." in chat.window.transcript_text()
+
+
+def test_enter_sends_shift_enter_breaks_up_recalls(chat, qtbot):
+    chat.api.enqueue(Stream("first"), Stream("second"))
+    chat.ask()
+    chat.wait_idle()
+    box = chat.window.question
+    qtbot.keyClicks(box, "line one")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(box, "line two")
+    assert box.toPlainText() == "line one\nline two"
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    chat.wait_text("second")
+    chat.wait_idle()
+    assert chat.chat_requests()[-1].json["messages"][-1]["content"] == "line one\nline two"
+    assert box.toPlainText() == ""
+    qtbot.keyClick(box, Qt.Key.Key_Up)
+    assert box.toPlainText() == "line one\nline two"
+
+
+def test_stop_ends_the_request_at_the_server_and_keeps_the_text(chat, qtbot):
+    chat.api.enqueue(Stream(["word "] * 400, delay=0.02))
+    chat.ask()
+    chat.wait_text("word word word")
+    qtbot.mouseClick(chat.window.stop_button, Qt.MouseButton.LeftButton)
+    chat.wait_idle()
+    assert chat.api.disconnects.wait(timeout=10)
+    turn = chat.window.conversation.turns[-1]
+    assert turn.role == "assistant" and not turn.complete and turn.text.startswith("word")
+    assert "stopped" in chat.window.transcript_text()
+    assert chat.window.status.text() == "Stopped"
+
+
+def test_regenerate_replaces_the_last_answer(chat):
+    chat.api.enqueue(Stream("First take."), Stream("Second take."))
+    chat.ask()
+    chat.wait_idle()
+    chat.window.action_regenerate.trigger()
+    chat.wait_text("Second take.")
+    chat.wait_idle()
+    assert "First take." not in chat.window.transcript_text()
+    assert [m["role"] for m in chat.chat_requests()[-1].json["messages"]] == ["user"]
+
+
+# --- failures --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure, words, link",
+    [
+        (Status(401), "rejected the API key", "Set the API key"),
+        (Status(404), "desktop-vlm models", "Pick another model"),
+        (Status(429, retry_after=3600), "rate-limiting", "Retry"),
+        (Status(500), "HTTP 500", "Retry"),
+        (HtmlError(502), "HTML error page", "Retry"),
+        (Status(400, message="context too long"), "context too long", "Retry"),
+    ],
+    ids=lambda v: getattr(v, "code", None) and f"{type(v).__name__}{v.code}",
+)
+def test_failed_follow_up_shows_why_and_keeps_everything(chat, failure, words, link):
+    chat.api.enqueue(Stream("Answer one."), failure)
+    chat.ask()
+    chat.wait_idle()
+    chat.type_question("And the total?")
+    chat.qtbot.waitUntil(
+        lambda: words.lower() in chat.window.transcript_text().lower(), timeout=WAIT
+    )
+    chat.wait_idle()
+    # the typed question is back in the box, the earlier answer is still shown
+    assert chat.window.question.toPlainText() == "And the total?"
+    assert "Answer one." in chat.window.transcript_text()
+    assert link in chat.window.transcript.toHtml()
+    # and trying again works
+    chat.api.enqueue(Stream("Now it works."))
+    chat.click_link("action:retry")
+    chat.wait_text("Now it works.")
+    chat.wait_idle()
+    assert chat.window.question.toPlainText() == ""
+    assert chat.chat_requests()[-1].json["messages"][-1]["content"] == "And the total?"
+
+
+def test_interrupted_answer_is_kept_and_marked(chat):
+    chat.api.enqueue(CutMidEvent(after_tokens=3, text=["Part ", "of ", "it ", "never"]))
+    chat.ask()
+    chat.wait_text("The partial answer is kept")
+    chat.wait_idle()
+    text = chat.window.transcript_text()
+    assert "Part of it" in text and "interrupted" in text
+    chat.api.enqueue(Stream("Whole answer."))
+    chat.window.action_regenerate.trigger()
+    chat.wait_text("Whole answer.")
+
+
+def test_connection_refused_on_first_turn_offers_retry(chat, fake_api):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    chat.controller.apply_config(
+        with_base_url(chat.controller.config, f"http://127.0.0.1:{port}/v1")
+    )
+    chat.ask()
+    chat.wait_text("connection refused")
+    chat.wait_idle()
+    chat.controller.apply_config(with_base_url(chat.controller.config, fake_api.url))
+    chat.api.enqueue(Stream("Back online."))
+    chat.click_link("action:retry")
+    chat.wait_text("Back online.")
+
+
+# --- copying, history, export, quick extraction ----------------------------------------
+
+
+def test_copy_answer_and_a_single_code_block(chat, qapp):
+    answer = "Run this:\n\n```bash\necho hello\nls -la\n```\n\nThen **done**."
+    chat.api.enqueue(Stream(answer))
+    chat.ask()
+    chat.wait_idle()
+    clipboard = qapp.clipboard()
+    chat.click_link("action:code:1:1")
+    assert clipboard.text() == "echo hello\nls -la"
+    chat.click_link("action:copymd:1")
+    assert clipboard.text() == answer
+    chat.click_link("action:copy:1")
+    assert "**" not in clipboard.text() and "echo hello" in clipboard.text()
+
+
+def test_dropped_image_starts_a_new_conversation_and_old_ones_reopen(chat, tmp_path):
+    chat.api.enqueue(Stream("About the first."), Stream("About the dropped file."))
+    chat.ask()
+    chat.wait_idle()
+    path = tmp_path / "dropped.png"
+    Image.new("RGB", (40, 30), "navy").save(path)
+    chat.window.image_dropped.emit(str(path))
+    chat.wait_text("About the dropped file.")
+    chat.wait_idle()
+    assert "About the first." not in chat.window.transcript_text()
+    assert chat.window.history.count() == 2
+    first_id = chat.controller.conversations[1].id
+    chat.window.conversation_selected.emit(first_id)
+    assert "About the first." in chat.window.transcript_text()
+
+
+def test_export_markdown(chat, tmp_path, monkeypatch):
+    chat.api.enqueue(Stream("A *fine* answer."))
+    chat.ask()
+    chat.wait_idle()
+    target = tmp_path / "conv.md"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    chat.window.action_export.trigger()
+    text = target.read_text()
+    assert "## Answer" in text and "A *fine* answer." in text and "data:image/png;base64," in text
+
+
+def test_ocr_preset_copies_exactly_the_answer_without_a_window(chat):
+    answer = "Line 1\n  indented line 2\nÜnicode ✓"
+    chat.api.enqueue(Stream(["Line 1\n", "  indented line 2\n", "Ünicode ✓"]))
+    chat.ask("ocr")
+    chat.qtbot.waitUntil(lambda: bool(chat.copied), timeout=WAIT)
+    assert chat.copied == [answer]
+    assert chat.notices[-1][0] == f"{len(answer)} characters copied"
+    assert chat.window is None
+
+
+def test_ask_preset_sends_the_persons_question(chat):
+    chat.api.enqueue(Stream("Blue."))
+    chat.ask("ask")
+    chat.wait_text("Blue.")
+    sent = chat.chat_requests()[-1].json["messages"][0]["content"][0]["text"]
+    assert sent == "What colour dominates?"
+    assert json.dumps(chat.chat_requests()[-1].json).count('"type": "image_url"') == 1
