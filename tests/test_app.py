@@ -380,11 +380,12 @@ def test_tray_menu_actions_fire(qtbot, qapp, fake_api, monkeypatch):
         )
 
         tray.action("action_capture").trigger()
-        overlay_windows = lambda: [
-            w
-            for w in qapp.topLevelWidgets()
-            if w.windowTitle() == "desktop-vlm region capture" and w.isVisible()
-        ]  # noqa: E731
+        def overlay_windows() -> list:
+            return [
+                w
+                for w in qapp.topLevelWidgets()
+                if w.windowTitle() == "desktop-vlm region capture" and w.isVisible()
+            ]
         qtbot.waitUntil(lambda: bool(overlay_windows()))
         with qtbot.waitSignal(shell.overlay.cancelled):
             shell.overlay.cancel()
