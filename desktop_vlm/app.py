@@ -103,6 +103,7 @@ def build(app) -> Shell:  # noqa: ANN001
     from desktop_vlm.platform.clipboard import read_clipboard_image, set_clipboard_text
     from desktop_vlm.platform.hotkeys import GlobalHotkeys
     from desktop_vlm.platform.screenshot import grab_screens
+    from desktop_vlm.services import paths
     from desktop_vlm.services.endpoint import make_client, resolve_model, served_models
     from desktop_vlm.services.secrets import KeyStore
     from desktop_vlm.services.settings import load_config
@@ -120,6 +121,7 @@ def build(app) -> Shell:  # noqa: ANN001
     worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model, served_models)
     overlay = RegionOverlay()
     handler = None if config.capture_handler == "auto" else config.capture_handler
+    history = _open_history(paths.data_dir() / "history.sqlite3")
     controller = Controller(
         config,
         worker=worker,
@@ -128,6 +130,7 @@ def build(app) -> Shell:  # noqa: ANN001
         grab=lambda: grab_screens(handler),
         read_clipboard=read_clipboard_image,
         write_clipboard=set_clipboard_text,
+        history=history,
     )
     tray.capture_requested.connect(controller.capture)
     tray.clipboard_requested.connect(controller.ask_clipboard)
@@ -170,6 +173,16 @@ def build(app) -> Shell:  # noqa: ANN001
         keys=keys,
         config=config,
     )
+
+
+def _open_history(path):  # noqa: ANN001, ANN202
+    from desktop_vlm.services.history import HistoryStore
+
+    try:
+        return HistoryStore(path)
+    except Exception as exc:  # noqa: BLE001 - a broken database must not stop the app
+        log.warning("history unavailable (%s): %s", path, exc)
+        return None
 
 
 def _is_unavailable(exc: Exception) -> bool:

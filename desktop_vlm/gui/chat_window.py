@@ -40,9 +40,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -173,6 +176,9 @@ class ChatWindow(QMainWindow):
     capture_requested = Signal()
     conversation_selected = Signal(str)
     image_dropped = Signal(object)  # RawImage | str (path)
+    search_changed = Signal(str)
+    delete_requested = Signal(str)
+    delete_all_requested = Signal()
 
     def __init__(self, presets: list[Preset], default_preset: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -197,6 +203,19 @@ class ChatWindow(QMainWindow):
         self.history.setMinimumWidth(170)
         self.history.itemActivated.connect(self._history_activated)
         self.history.itemClicked.connect(self._history_activated)
+        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._history_menu)
+        self.search = QLineEdit(objectName="history_search")
+        self.search.setPlaceholderText("Search past answers…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.search)
+        side_layout.addWidget(self.history, 1)
 
         self.thumbnail = QToolButton(objectName="thumbnail")
         self.thumbnail.setIconSize(QSize(112, 84))
@@ -275,7 +294,7 @@ class ChatWindow(QMainWindow):
         layout.addWidget(self.status)
         layout.addLayout(bottom)
         splitter = QSplitter()
-        splitter.addWidget(self.history)
+        splitter.addWidget(side)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([200, 780])
@@ -329,13 +348,15 @@ class ChatWindow(QMainWindow):
     def set_model(self, model: str | None) -> None:
         self.model_combo.setCurrentText(model or AUTO_MODEL)
 
-    def set_conversations(self, items: list[tuple[str, str]], current: str | None) -> None:
-        """(id, label) pairs, newest first."""
+    def set_conversations(self, items: list[tuple[str, str, str]], current: str | None) -> None:
+        """(id, label, snippet) triples, newest first."""
         self.history.blockSignals(True)
         self.history.clear()
-        for conv_id, label in items:
-            item = QListWidgetItem(label)
+        for conv_id, label, snippet in items:
+            item = QListWidgetItem(f"{label}\n{snippet}" if snippet else label)
             item.setData(Qt.ItemDataRole.UserRole, conv_id)
+            if snippet:
+                item.setToolTip(snippet)
             self.history.addItem(item)
             if conv_id == current:
                 self.history.setCurrentItem(item)
@@ -612,6 +633,26 @@ class ChatWindow(QMainWindow):
         conv_id = item.data(Qt.ItemDataRole.UserRole)
         if self.conversation is None or conv_id != self.conversation.id:
             self.conversation_selected.emit(conv_id)
+
+    def _history_menu(self, pos) -> None:  # noqa: ANN001
+        item = self.history.itemAt(pos)
+        menu = QMenu(self)
+        if item is not None:
+            delete = menu.addAction("Delete conversation")
+            delete.setObjectName("action_delete_conversation")
+            conv_id = item.data(Qt.ItemDataRole.UserRole)
+            delete.triggered.connect(lambda _c=False: self.delete_requested.emit(conv_id))
+        delete_all = menu.addAction("Delete all history…")
+        delete_all.setObjectName("action_delete_all")
+        delete_all.triggered.connect(lambda _c=False: self._confirm_delete_all())
+        menu.popup(self.history.viewport().mapToGlobal(pos))
+
+    def _confirm_delete_all(self) -> None:
+        answer = QMessageBox.question(
+            self, "Delete all history", "Delete every saved conversation? This cannot be undone."
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_all_requested.emit()
 
     def _escape(self) -> None:
         if self._streaming:

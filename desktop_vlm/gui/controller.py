@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QInputDialog
 
@@ -30,6 +30,7 @@ from desktop_vlm.gui.overlay import RegionOverlay
 from desktop_vlm.gui.worker import Job, StreamWorker
 from desktop_vlm.platform.qimage import to_raw
 from desktop_vlm.platform.screenshot import ScreenGrab
+from desktop_vlm.services.history import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Controller(QObject):
         write_clipboard: ClipboardWriter,
         window_factory: Callable[[Config], ChatWindow] | None = None,
         ask_question: QuestionAsker = ask_question_dialog,
+        history: HistoryStore | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -88,6 +90,9 @@ class Controller(QObject):
             lambda cfg: ChatWindow(list(cfg.presets.values()), cfg.default_preset)
         )
         self._ask_question = ask_question
+        self.history = history
+        # While an answer streams, what has arrived is written to disk about once a second.
+        self._flush_timer = QTimer(self, interval=1000, timeout=self._flush_partial)
         self._window: ChatWindow | None = None
         self._capture_preset: Preset | None = None
         self._capturing = False
@@ -185,6 +190,9 @@ class Controller(QObject):
             window.image_dropped.connect(
                 lambda source: self._image_dropped(source, window.selected_preset())
             )
+            window.search_changed.connect(self._search)
+            window.delete_requested.connect(self.delete_conversation)
+            window.delete_all_requested.connect(self.delete_all)
             self._window = window
             self._refresh_history()
         self._window.show()
@@ -209,6 +217,7 @@ class Controller(QObject):
             conversation.preset_id
         )
         conversation.ask(text)
+        self._save(conversation)
         window.add_question(text)
         self._request = _Request(preset, text, conversation, True, follow_up=True)
         self._send_history(conversation, preset)
@@ -238,10 +247,56 @@ class Controller(QObject):
     def show_conversation(self, conversation_id: str) -> None:
         if self._window is None or self._worker.busy:
             return
+        conversation = self._find(conversation_id)
+        if conversation is not None:
+            self._window.show_conversation(conversation, self._title(conversation))
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        if self._worker.busy:
+            return
+        self.conversations = [c for c in self.conversations if c.id != conversation_id]
+        if self.history is not None:
+            self.history.delete(conversation_id)
+        self._refresh_history()
+
+    def delete_all(self) -> None:
+        if self._worker.busy:
+            return
+        self.conversations = []
+        if self.history is not None:
+            self.history.delete_all()
+        self._refresh_history()
+
+    def _find(self, conversation_id: str) -> Conversation | None:
         for conversation in self.conversations:
             if conversation.id == conversation_id:
-                self._window.show_conversation(conversation, self._title(conversation))
-                return
+                return conversation
+        if self.history is not None:
+            conversation = self.history.load(conversation_id)
+            if conversation is not None:
+                self.conversations.append(conversation)
+            return conversation
+        return None
+
+    def _search(self, query: str) -> None:
+        if self._window is None:
+            return
+        if not query.strip():
+            self._refresh_history()
+            return
+        if self.history is not None:
+            found = [
+                (s.id, self._label(s.title or s.preset_id, s.created), s.snippet)
+                for s in self.history.search(query)
+            ]
+        else:
+            needle = query.lower()
+            found = [
+                (c.id, self._label(self._title(c), c.created), "")
+                for c in self.conversations
+                if any(needle in t.text.lower() for t in c.turns)
+            ]
+        self._window.set_conversations(found, None)
 
     def _send_history(self, conversation: Conversation, preset: Preset) -> None:
         model = self._window.selected_model() if self._window else None
@@ -288,6 +343,7 @@ class Controller(QObject):
         conversation.ask(request.prompt)
         request.conversation = conversation
         self.conversations.insert(0, conversation)
+        self._save(conversation)
         if request.show and self._window is not None:
             self._window.show_conversation(
                 conversation, self._title(conversation), request.thumbnail
@@ -299,6 +355,8 @@ class Controller(QObject):
         if request is None or request.conversation is None:
             return
         request.conversation.begin_answer(model)
+        self._save(request.conversation)
+        self._flush_timer.start()
         if self._showing(request):
             self._window.begin_answer(model)
             self._window.set_model(model if self._window.selected_model() else None)
@@ -332,6 +390,8 @@ class Controller(QObject):
         turn.ttft_s = result.ttft_s
         turn.elapsed_s = result.elapsed_s
         turn.complete = True
+        self._flush_timer.stop()
+        self._save(request.conversation)
         log.info("request finished: %d characters from %s", len(turn.text), completion.model)
         text = turn.text
         preset = request.preset
@@ -369,6 +429,9 @@ class Controller(QObject):
                 conversation.turns.pop()  # an answer that never began
             if request.follow_up:
                 restore = conversation.withdraw_question()
+        self._flush_timer.stop()
+        if conversation is not None:
+            self._save(conversation)
         if not self._showing(request):
             if not stopped:
                 self._notifier.notify("The request failed", message, error=True)
@@ -400,15 +463,58 @@ class Controller(QObject):
         preset = self.config.presets.get(conversation.preset_id)
         return conversation.title or (preset.title if preset else conversation.preset_id)
 
+    def _save(self, conversation: Conversation) -> None:
+        if self.history is None or not self.config.keep_history:
+            return
+        try:
+            self.history.save_conversation(conversation)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not break the answer
+            log.warning("could not save the conversation to the history: %s", exc)
+
+    def _flush_partial(self) -> None:
+        request = self._request
+        if request is None or request.conversation is None or self.history is None:
+            return
+        if not self.config.keep_history:
+            return
+        conversation = request.conversation
+        if conversation.pending_answer is not None:
+            try:
+                self.history.save_turn(conversation, len(conversation.turns) - 1)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not save the partial answer: %s", exc)
+
+    @staticmethod
+    def _label(title: str, created: float) -> str:
+        return f"{title} · {time.strftime('%d %b %H:%M', time.localtime(created))}"
+
     def _refresh_history(self) -> None:
         if self._window is None:
             return
-        items = [
-            (c.id, f"{self._title(c)} · {time.strftime('%H:%M', time.localtime(c.created))}")
-            for c in self.conversations
-        ]
+        items: list[tuple[str, str, str]] = []
+        seen = set()
+        for c in self.conversations:
+            items.append((c.id, self._label(self._title(c), c.created), ""))
+            seen.add(c.id)
+        if self.history is not None:
+            for summary in self.history.list():
+                if summary.id not in seen:
+                    items.append(
+                        (
+                            summary.id,
+                            self._label(summary.title or summary.preset_id, summary.created),
+                            "",
+                        )
+                    )
+        items.sort(key=lambda item: -self._created(item[0]))
         current = self._window.conversation.id if self._window.conversation else None
         self._window.set_conversations(items, current)
+
+    def _created(self, conversation_id: str) -> float:
+        for c in self.conversations:
+            if c.id == conversation_id:
+                return c.created
+        return 0.0
 
     def _preset(self, preset_id: str | None) -> Preset | None:
         try:
