@@ -1,0 +1,537 @@
+"""The region-capture overlay: each screen's frozen image, a rectangle drawn on it, the crop out.
+
+What a person sees and does:
+
+- Every screen shows its frozen screenshot, dimmed, with a crosshair cursor and a short hint in
+  the upper third ("Drag to select · Esc to cancel"). The hint disappears as soon as a drag
+  starts.
+- Pressing the left button and dragging in any direction draws the selection: undimmed, framed
+  by a crisp one-pixel border drawn just *outside* it, with a live size readout in pixels of the
+  captured image ("640 × 360") beside it. The selection is clamped to the screen where the drag
+  began, also when the pointer wanders onto another screen.
+- Holding Space while dragging moves the rectangle instead of resizing it (as on macOS);
+  releasing Space resumes resizing.
+- Releasing the button confirms at once: the overlay hides and ``selected`` carries the crop.
+- Esc or a right click cancels: the overlay hides, ``cancelled`` is emitted, nothing is sent.
+- A click without a real drag (a press whose pointer never got 4 logical pixels away, across or
+  down) emits nothing and leaves the overlay open for another try.
+
+Which pixels the crop holds: the pixel under the pointer's hotspot where the drag started, the
+pixel under it where the drag ended, and every pixel between them; so a drag from pixel 100 to
+pixel 739 gives 640 pixels, and a drag from the first to the last pixel of a screen gives the
+whole screen. Pointer positions are mapped to image pixels with the ratio image size / window
+size (not devicePixelRatio, which compositors that hand back logical-size images make wrong),
+then floored: ``floor(position * ratio)`` is the index of the pixel under the hotspot. When the
+image is within one pixel of the screen's logical size times its devicePixelRatio, the ratio is
+exactly the devicePixelRatio: at fractional scales a screen's logical size is rounded (1280
+physical pixels at 1.5 are 853 logical), and the rounded ratio would drift by up to a pixel
+across the screen. The undimmed area on screen is drawn from the same pixel rectangle as the
+crop, so what is inside the border is exactly what ``selected`` delivers (a deep copy of the
+captured pixels, never a re-grab).
+
+Performance: the windows are created once (``RegionOverlay.__init__`` builds one per screen and
+``start`` only adds windows when screens were added) and merely hidden between captures; each
+``start`` converts each image to a QPixmap once, and a mouse move repaints only the region whose
+look changed (the strip between the old and new rectangle, the border and the readout).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QCursor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+    QRegion,
+    QScreen,
+)
+from PySide6.QtWidgets import QWidget
+
+from desktop_vlm.platform.screenshot.models import ScreenGrab
+
+logger = logging.getLogger(__name__)
+
+HINT_TEXT = "Drag to select \N{MIDDLE DOT} Esc to cancel"
+MIN_DRAG = 4.0  # logical pixels the pointer must travel before a press becomes a selection
+_DIM = QColor(0, 0, 0, 120)
+_BORDER = QColor(61, 174, 233)
+_LABEL_BACKGROUND = QColor(24, 24, 28, 215)
+_LABEL_TEXT = QColor(245, 245, 245)
+_LABEL_GAP = 6  # logical pixels between the selection's border and the size readout
+_EPSILON = 1e-6  # positions are whole device pixels up to float noise: 3 / 1.4 * 1.4 < 3
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """Where the selection lies: which screen, in desktop logical and in image pixel terms."""
+
+    screen_name: str
+    logical_rect: QRectF  # desktop (virtual) logical coordinates, as QScreen.geometry() uses
+    pixel_rect: QRect  # coordinates in that screen's captured image
+
+    def as_dict(self) -> dict[str, Any]:
+        logical, pixel = self.logical_rect, self.pixel_rect
+        return {
+            "screen_name": self.screen_name,
+            "logical_rect": [logical.x(), logical.y(), logical.width(), logical.height()],
+            "pixel_rect": [pixel.x(), pixel.y(), pixel.width(), pixel.height()],
+        }
+
+
+def image_scale(
+    image_size: QSize, logical_size: QSize, device_pixel_ratio: float
+) -> tuple[float, float]:
+    """Image pixels per logical pixel across and down (see the module docstring for the snap)."""
+    if logical_size.isEmpty() or image_size.isEmpty():
+        return 1.0, 1.0
+    fits_dpr = (
+        abs(image_size.width() - logical_size.width() * device_pixel_ratio) < 1
+        and abs(image_size.height() - logical_size.height() * device_pixel_ratio) < 1
+    )
+    if fits_dpr:
+        return device_pixel_ratio, device_pixel_ratio
+    return (
+        image_size.width() / logical_size.width(),
+        image_size.height() / logical_size.height(),
+    )
+
+
+def pixel_rect_between(a: QPointF, b: QPointF, image_size: QSize) -> QRect:
+    """The image pixels under two image-space positions and all pixels between them."""
+
+    def index(value: float, limit: int) -> int:
+        return min(max(math.floor(value + _EPSILON), 0), limit - 1)
+
+    left, right = sorted((index(a.x(), image_size.width()), index(b.x(), image_size.width())))
+    top, bottom = sorted((index(a.y(), image_size.height()), index(b.y(), image_size.height())))
+    return QRect(left, top, right - left + 1, bottom - top + 1)
+
+
+class _ScreenWindow(QWidget):
+    """One screen's full-screen window; it reports gestures and leaves decisions to the overlay."""
+
+    drag_started = Signal()
+    released = Signal(QRect)
+    cancel_requested = Signal()
+    exposed = Signal()
+
+    def __init__(self, bypass_window_manager: bool) -> None:
+        super().__init__()
+        flags = Qt.WindowType.Tool | Qt.WindowType.FramelessWindowHint
+        flags |= Qt.WindowType.WindowStaysOnTopHint
+        if bypass_window_manager:
+            # Override-redirect: no window manager moves, decorates or animates it, and it
+            # stacks above panels; Qt then sets the input focus itself on activateWindow().
+            flags |= Qt.WindowType.BypassWindowManagerHint
+        self.setWindowFlags(flags)
+        self.setWindowTitle("desktop-vlm region capture")
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        font = QFont(self.font())
+        font.setPixelSize(14)
+        self.setFont(font)
+        self._font_metrics = QFontMetrics(font)
+        self._image = QImage()
+        self._pixmap = QPixmap()
+        self._sx = self._sy = 1.0
+        self._screen_name = ""
+        self._origin = QPointF()
+        self._show_hint = True
+        self._reset_drag()
+        self.winId()  # create the native window now, not on the first capture
+        self.windowHandle().installEventFilter(self)
+
+    # -- what the overlay drives -------------------------------------------------------------
+
+    def load(self, grab: ScreenGrab, screen: QScreen | None) -> None:
+        self._image = grab.image
+        self._pixmap = QPixmap.fromImage(grab.image)
+        # Painting happens in image-pixel coordinates; a grab's own ratio (QScreen.grabWindow
+        # sets it) would shrink the pixmap a second time.
+        self._pixmap.setDevicePixelRatio(1.0)
+        dpr = screen.devicePixelRatio() if screen is not None else 1.0
+        self._sx, self._sy = image_scale(grab.image.size(), grab.geometry.size(), dpr)
+        self._screen_name = grab.screen_name
+        self._origin = QPointF(grab.geometry.topLeft())
+        self._show_hint = True
+        self._reset_drag()
+        if screen is not None:
+            self.setScreen(screen)
+        self.setGeometry(grab.geometry)
+
+    def unload(self) -> None:
+        """Drop the frozen images so an idle overlay holds no screen-sized buffers."""
+        self._image = QImage()
+        self._pixmap = QPixmap()
+        self._reset_drag()
+
+    def hide_hint(self) -> None:
+        if self._show_hint:
+            self._show_hint = False
+            self.update(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1))
+
+    def crop(self, rect: QRect) -> tuple[QImage, RegionInfo]:
+        logical = self._logical(rect).translated(self._origin)
+        return self._image.copy(rect), RegionInfo(self._screen_name, logical, QRect(rect))
+
+    # -- input -------------------------------------------------------------------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton:
+            self.cancel_requested.emit()
+        elif event.button() == Qt.MouseButton.LeftButton and self._press is None:
+            self._press = event.position()
+            self._anchor = self._cursor = self._last = self._to_image(event.position())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._press is None:
+            return
+        self._follow(event.position())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton or self._press is None:
+            return
+        self._follow(event.position())
+        selection = self._selection()
+        self._set_selection_state(None)
+        self._reset_drag()
+        if selection is not None:
+            self.released.emit(selection)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape:
+            self.cancel_requested.emit()
+        elif event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._moving = True
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._moving = False
+        else:
+            super().keyReleaseEvent(event)
+
+    def set_moving(self, moving: bool) -> None:
+        """Space is held (or not); keys reach only the focused window, the overlay relays them."""
+        self._moving = moving
+
+    def is_dragging(self) -> bool:
+        return self._press is not None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Expose and self.windowHandle().isExposed():
+            # Queued: the expose handler paints after the filters run; report once painted.
+            QTimer.singleShot(0, self, self.exposed.emit)
+        return False
+
+    # -- drag state --------------------------------------------------------------------------
+
+    def _reset_drag(self) -> None:
+        self._press: QPointF | None = None
+        self._anchor = QPointF()
+        self._cursor = QPointF()
+        self._last = QPointF()
+        self._moving = False
+        self._real_drag = False
+        self._shown_selection: QRect | None = None
+
+    def _to_image(self, position: QPointF) -> QPointF:
+        return QPointF(position.x() * self._sx, position.y() * self._sy)
+
+    def _follow(self, position: QPointF) -> None:
+        point = self._to_image(position)
+        if self._moving and self._real_drag:
+            self._shift(point - self._last)
+        else:
+            self._cursor = point
+        self._last = point
+        if not self._real_drag:
+            travel = position - self._press
+            if max(abs(travel.x()), abs(travel.y())) < MIN_DRAG:
+                return
+            self._real_drag = True
+            self.drag_started.emit()
+        self._set_selection_state(self._selection())
+
+    def _shift(self, delta: QPointF) -> None:
+        """Move the rectangle by ``delta`` image pixels, stopping at the screen's edges."""
+        size = self._image.size()
+        low_x, high_x = sorted((self._anchor.x(), self._cursor.x()))
+        low_y, high_y = sorted((self._anchor.y(), self._cursor.y()))
+        # Positions stay below size - 0.5 so that flooring lands on the last pixel, not past it.
+        dx = min(max(delta.x(), -low_x), size.width() - 0.5 - high_x)
+        dy = min(max(delta.y(), -low_y), size.height() - 0.5 - high_y)
+        shift = QPointF(dx, dy)
+        self._anchor += shift
+        self._cursor += shift
+
+    def _selection(self) -> QRect | None:
+        if self._press is None or not self._real_drag or self._image.isNull():
+            return None
+        return pixel_rect_between(self._anchor, self._cursor, self._image.size())
+
+    def _set_selection_state(self, selection: QRect | None) -> None:
+        old = self._shown_selection
+        if old == selection:
+            return
+        self._shown_selection = selection
+        self.update(self._dirty_between(old, selection))
+
+    # -- geometry of what is drawn (logical coordinates) -------------------------------------
+
+    def _logical(self, rect: QRect) -> QRectF:
+        sx, sy = self._sx, self._sy
+        return QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
+
+    def _label_text(self, selection: QRect) -> str:
+        return f"{selection.width()} \N{MULTIPLICATION SIGN} {selection.height()}"
+
+    def _pill_size(self, text: str) -> QSize:
+        metrics = self._font_metrics
+        return QSize(metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
+
+    def _label_rect(self, selection: QRect) -> QRectF:
+        """Below the selection's right edge; above it, or inside, when the screen ends first."""
+        area = QRectF(self.rect())
+        box = self._logical(selection).adjusted(-1, -1, 1, 1)  # the border
+        size = self._pill_size(self._label_text(selection))
+        x = min(max(box.right() - size.width(), 0.0), area.width() - size.width())
+        y = box.bottom() + _LABEL_GAP
+        if y + size.height() > area.height():
+            y = box.top() - _LABEL_GAP - size.height()
+            if y < 0:
+                y = box.bottom() - _LABEL_GAP - size.height()
+        return QRectF(x, max(y, 0.0), size.width(), size.height())
+
+    def _hint_rect(self) -> QRectF:
+        size = self._pill_size(HINT_TEXT)
+        size = QSize(size.width() + 12, size.height() + 8)
+        return QRectF(
+            (self.width() - size.width()) / 2,
+            self.height() / 3 - size.height() / 2,
+            size.width(),
+            size.height(),
+        )
+
+    def _dirty_between(self, old: QRect | None, new: QRect | None) -> QRegion:
+        """What changes look when the selection goes from ``old`` to ``new``.
+
+        Inside both rectangles stays undimmed and outside both stays dimmed, so only the
+        symmetric difference repaints, plus a band around each border and both readouts.
+        """
+        region = QRegion()
+        boxes = []
+        for selection in (old, new):
+            if selection is None:
+                boxes.append(QRegion())
+                continue
+            box = self._logical(selection).toAlignedRect()
+            boxes.append(QRegion(box))
+            band = QRegion(box.adjusted(-3, -3, 3, 3)).subtracted(
+                QRegion(box.adjusted(3, 3, -3, -3))
+            )
+            region = region.united(band)
+            label = self._label_rect(selection).toAlignedRect().adjusted(-1, -1, 1, 1)
+            region = region.united(QRegion(label))
+        return region.united(boxes[0].xored(boxes[1]))
+
+    # -- painting ----------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        if self._pixmap.isNull():
+            painter.fillRect(self.rect(), Qt.GlobalColor.black)
+            return
+        # Image-pixel coordinates: at scale == devicePixelRatio this is the device grid, so the
+        # frozen image blits 1:1 and every edge below falls on a whole device pixel.
+        painter.scale(1 / self._sx, 1 / self._sy)
+        image_rect = QRect(self._pixmap.rect())
+        # A rounded logical size can leave a sliver of window beyond the image (0.5 px at 1.5).
+        window_extent = QRectF(0, 0, self.width() * self._sx, self.height() * self._sy)
+        for rect in QRegion(window_extent.toAlignedRect()).subtracted(QRegion(image_rect)):
+            painter.fillRect(rect, Qt.GlobalColor.black)
+        painter.drawPixmap(0, 0, self._pixmap)
+        selection = self._shown_selection
+        dim = QRegion(image_rect)
+        if selection is not None:
+            dim = dim.subtracted(QRegion(selection))
+        for rect in dim:
+            painter.fillRect(rect, _DIM)
+        if selection is not None:
+            outer = selection.adjusted(-1, -1, 1, 1)
+            for rect in QRegion(outer).subtracted(QRegion(selection)):
+                painter.fillRect(rect, _BORDER)
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if selection is not None:
+            self._draw_pill(painter, self._label_rect(selection), self._label_text(selection))
+        elif self._show_hint:
+            self._draw_pill(painter, self._hint_rect(), HINT_TEXT)
+
+    def _draw_pill(self, painter: QPainter, rect: QRectF, text: str) -> None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(_LABEL_BACKGROUND)
+        painter.drawRoundedRect(rect, 6, 6)
+        painter.setPen(_LABEL_TEXT)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class RegionOverlay(QObject):
+    """Shows frozen screens full-screen and lets a person pick a rectangle on one of them.
+
+    Build it once and call ``start`` per capture; ``selected`` or ``cancelled`` follows, and all
+    windows are hidden by then. ``selected`` carries the crop (a deep copy of the grab's pixels,
+    keeping the grab's devicePixelRatio so it displays at its logical size) and a
+    ``RegionInfo``. ``shown`` reports that every screen's window is on screen (for tests and
+    latency measurements).
+    """
+
+    selected = Signal(QImage, object)
+    cancelled = Signal()
+    shown = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._bypass_window_manager = QGuiApplication.platformName() == "xcb"
+        self._windows: list[_ScreenWindow] = []
+        self._in_use: list[_ScreenWindow] = []
+        self._waiting_for_expose: set[int] = set()
+        self._focus_window: _ScreenWindow | None = None
+        self._ensure_windows(len(QGuiApplication.screens()))
+        # Prepare a window as soon as a screen appears, so that start() does not have to.
+        QGuiApplication.instance().screenAdded.connect(self._on_screen_added)
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self._in_use)
+
+    def start(self, grabs: Sequence[ScreenGrab]) -> None:
+        """Show each grab full-screen on its own screen and wait for a selection."""
+        if not grabs:
+            raise ValueError("start() needs at least one ScreenGrab")
+        if self._in_use:
+            self._finish()
+        self._ensure_windows(len(grabs))
+        self._in_use = self._windows[: len(grabs)]
+        self._waiting_for_expose = set(range(len(grabs)))
+        for window, grab in zip(self._in_use, grabs, strict=True):
+            window.load(grab, _screen_for(grab))
+        self._focus_window = self._window_under_pointer()
+        for window in self._in_use:
+            if self._bypass_window_manager:
+                window.show()
+            else:
+                window.showFullScreen()
+        self._focus_window.raise_()
+        self._focus_window.activateWindow()
+        self._focus_window.setFocus()
+        logger.debug("Overlay started on %s screen(s)", len(grabs))
+
+    def cancel(self) -> None:
+        """Hide the overlay; emits ``cancelled`` if a capture was in progress."""
+        if self._in_use:
+            self._finish()
+            logger.debug("Overlay cancelled")
+            self.cancelled.emit()
+
+    def close(self) -> None:
+        """Cancel any capture and destroy the windows (at application shutdown)."""
+        self.cancel()
+        QGuiApplication.instance().screenAdded.disconnect(self._on_screen_added)
+        for window in self._windows:
+            window.deleteLater()
+        self._windows = []
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _on_screen_added(self, _screen: QScreen) -> None:
+        self._ensure_windows(len(QGuiApplication.screens()))
+
+    def _ensure_windows(self, count: int) -> None:
+        while len(self._windows) < count:
+            window = _ScreenWindow(self._bypass_window_manager)
+            window.drag_started.connect(self._on_drag_started)
+            window.released.connect(lambda rect, w=window: self._on_released(w, rect))
+            window.cancel_requested.connect(self.cancel)
+            window.exposed.connect(lambda w=window: self._on_exposed(w))
+            self._windows.append(window)
+            window.installEventFilter(self)
+
+    def _window_under_pointer(self) -> _ScreenWindow:
+        position = QCursor.pos()
+        for window in self._in_use:
+            if window.geometry().contains(position):
+                return window
+        return self._in_use[0]
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        # Keys arrive at the focused window only, but Space concerns the window being dragged on.
+        if (
+            event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Space
+            and not event.isAutoRepeat()
+        ):
+            for window in self._in_use:
+                if window is not watched and window.is_dragging():
+                    window.set_moving(event.type() == QEvent.Type.KeyPress)
+        return False
+
+    def _on_exposed(self, window: _ScreenWindow) -> None:
+        if window not in self._in_use:
+            return
+        if window is self._focus_window:
+            # Only the focused window grabs the keyboard: Esc must work even if a window
+            # manager hands the focus elsewhere, and only one grab can exist.
+            window.grabKeyboard()
+        index = self._in_use.index(window)
+        if index in self._waiting_for_expose:
+            self._waiting_for_expose.discard(index)
+            if not self._waiting_for_expose:
+                logger.debug("Overlay shown")
+                self.shown.emit()
+
+    def _on_drag_started(self) -> None:
+        for window in self._in_use:
+            window.hide_hint()
+
+    def _on_released(self, window: _ScreenWindow, rect: QRect) -> None:
+        if window not in self._in_use:
+            return
+        image, info = window.crop(rect)
+        self._finish()
+        logger.debug("Selected %s on %s", info.pixel_rect, info.screen_name)
+        self.selected.emit(image, info)
+
+    def _finish(self) -> None:
+        for window in self._in_use:
+            window.releaseKeyboard()
+            window.hide()
+            window.unload()
+        self._in_use = []
+        self._waiting_for_expose = set()
+        self._focus_window = None
+
+
+def _screen_for(grab: ScreenGrab) -> QScreen | None:
+    for screen in QGuiApplication.screens():
+        if screen.name() == grab.screen_name:
+            return screen
+    return QGuiApplication.screenAt(grab.geometry.center())
