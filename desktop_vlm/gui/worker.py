@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.conversation import ImageRef
+from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.core.errors import CancelledError, VlmError
 from desktop_vlm.core.imageprep import RawImage, prepare_image
 from desktop_vlm.core.presets import Preset
@@ -118,15 +118,9 @@ class StreamWorker(QObject):
                     image.height,
                 )
                 self._emit(job, self.image_ready, ref)
-                messages = [
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": job.prompt},
-                            {"type": "image_url", "image_url": {"url": ref.data_url}},
-                        ],
-                    }
-                ]
+                first = Conversation(image=ref, preset_id=job.preset.id)
+                first.ask(job.prompt)
+                messages = first.messages()
             job.cancellation.raise_if_cancelled()
             client = self._client_factory(job.config)
             model = self._model_resolver(job.config, job.preset, client, job.model)
