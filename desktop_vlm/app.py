@@ -57,7 +57,7 @@ def setup_logging() -> None:
     qInstallMessageHandler(handle)
 
 
-def run(then: str | None = None, preset: str | None = None) -> int:
+def run(then: str | None = None, preset: str | None = None, handler: str | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop_vlm.platform.instance_server import AlreadyRunning, InstanceServer
@@ -75,14 +75,14 @@ def run(then: str | None = None, preset: str | None = None) -> int:
         server.start()
     except AlreadyRunning:
         # Another app holds the lock (maybe still starting): hand it our command instead.
-        return _forward_to_running(then or "show", preset)
+        return _forward_to_running(then or "show", preset, handler)
 
     shell = build(app)
     server.command_received.connect(shell.controller.handle_command)
     app.aboutToQuit.connect(server.stop)
     log.info("tray ready in %.0f ms", (time.perf_counter() - started) * 1000)
     if then:
-        shell.controller.handle_command(then, preset)
+        shell.controller.handle_command(then, preset, handler)
     return app.exec()
 
 
@@ -127,7 +127,9 @@ def build(app) -> Shell:  # noqa: ANN001
         worker=worker,
         overlay=overlay,
         notifier=notifier,
-        grab=lambda: grab_screens(handler),
+        grab=lambda forced=None: grab_screens(
+            None if (forced or handler) in (None, "auto") else (forced or handler)
+        ),
         read_clipboard=read_clipboard_image,
         write_clipboard=set_clipboard_text,
         history=history,
@@ -207,11 +209,11 @@ def _open_config_file(notifier) -> None:  # noqa: ANN001
         notifier.notify("Settings", f"Edit {path} and restart desktop-vlm.")
 
 
-def _forward_to_running(command: str, preset: str | None) -> int:
+def _forward_to_running(command: str, preset: str | None, handler: str | None = None) -> int:
     deadline = time.monotonic() + 5
     while True:
         try:
-            instance.send(command, preset)
+            instance.send(command, preset, handler=handler)
             return 0
         except instance.NotRunning:
             if time.monotonic() > deadline:
@@ -226,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"{APP_NAME}-app")
     parser.add_argument("--then", choices=instance.COMMANDS)
     parser.add_argument("--preset")
+    parser.add_argument("--handler", choices=instance.HANDLERS)
     args = parser.parse_args(argv)
-    return run(args.then, args.preset)
+    return run(args.then, args.preset, args.handler)
 
 
 if __name__ == "__main__":

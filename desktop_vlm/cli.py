@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--preset", metavar="ID", help="preset to use (see `presets`)")
+        if name == "capture":
+            p.add_argument(
+                "--handler",
+                choices=("auto", "qt", "portal", "grim", "spectacle"),
+                help="force a screen-grab method (default: [capture] handler in config.toml)",
+            )
     sub.add_parser("quit", help="stop the running app")
 
     ask = sub.add_parser(
@@ -126,7 +132,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command in FORWARDED or command is None:
         from desktop_vlm.launcher import forward
 
-        return forward(command or "show", getattr(args, "preset", None))
+        return forward(
+            command or "show", getattr(args, "preset", None), getattr(args, "handler", None)
+        )
     if command == "presets":
         return _cmd_presets(_config(args))
     if command == "key":

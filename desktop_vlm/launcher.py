@@ -17,11 +17,11 @@ from desktop_vlm.platform import instance
 log = logging.getLogger(__name__)
 
 
-def forward(command: str, preset: str | None = None) -> int:
+def forward(command: str, preset: str | None = None, handler: str | None = None) -> int:
     try:
-        reply = instance.send(command, preset)
+        reply = instance.send(command, preset, handler=handler)
     except instance.NotRunning:
-        return _not_running(command, preset)
+        return _not_running(command, preset, handler)
     except PermissionError as exc:
         raise AppError(f"The app's private directory is unsafe: {exc}") from None
     except OSError as exc:
@@ -34,7 +34,7 @@ def forward(command: str, preset: str | None = None) -> int:
     return 0
 
 
-def _not_running(command: str, preset: str | None) -> int:
+def _not_running(command: str, preset: str | None, handler: str | None) -> int:
     if command == "quit":
         print("desktop-vlm is not running")
         return 0
@@ -42,17 +42,21 @@ def _not_running(command: str, preset: str | None) -> int:
         from desktop_vlm.app import run
 
         return run()
-    start_detached(command, preset)
+    start_detached(command, preset, handler)
     return 0
 
 
-def start_detached(command: str | None = None, preset: str | None = None) -> None:
+def start_detached(
+    command: str | None = None, preset: str | None = None, handler: str | None = None
+) -> None:
     """Start the tray app in the background, performing ``command`` once it is up."""
     argv = [sys.executable, "-m", "desktop_vlm.app"]
     if command:
         argv += ["--then", command]
     if preset:
         argv += ["--preset", preset]
+    if handler:
+        argv += ["--handler", handler]
     subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

@@ -380,12 +380,14 @@ def test_tray_menu_actions_fire(qtbot, qapp, fake_api, monkeypatch):
         )
 
         tray.action("action_capture").trigger()
+
         def overlay_windows() -> list:
             return [
                 w
                 for w in qapp.topLevelWidgets()
                 if w.windowTitle() == "desktop-vlm region capture" and w.isVisible()
             ]
+
         qtbot.waitUntil(lambda: bool(overlay_windows()))
         with qtbot.waitSignal(shell.overlay.cancelled):
             shell.overlay.cancel()
@@ -405,3 +407,16 @@ def test_tray_menu_actions_fire(qtbot, qapp, fake_api, monkeypatch):
         shell.tray.hide()
         if shell.controller.window is not None:
             shell.controller.window.close()
+
+
+def test_capture_handler_flag_forces_a_method(app):
+    # grim needs a wlroots Wayland session: forced on X11 it fails, and the person is told why.
+    assert app.cli("capture", "--handler", "grim").returncode == 0
+    app.wait_log("Screen capture failed")
+    assert not window_visible(app.env, "region capture")
+    assert app.cli("capture", "--handler", "qt").returncode == 0
+    wait_until(lambda: window_visible(app.env, "region capture"), what="overlay via the qt handler")
+    xdotool(app.env, "key", "Escape")
+    app.wait_log("capture cancelled")
+    bad = app.cli("capture", "--handler", "magic")
+    assert bad.returncode == 2 and b"invalid choice" in bad.stderr

@@ -45,7 +45,7 @@ class Harness:
             worker=self.worker,
             overlay=RegionOverlay(),
             notifier=self.notifier,
-            grab=lambda: [],
+            grab=lambda handler=None: [],
             read_clipboard=lambda: None,
             write_clipboard=self.copied.append,
             ask_question=lambda preset: "What colour dominates?",

@@ -34,7 +34,7 @@ from desktop_vlm.services.history import HistoryStore
 
 log = logging.getLogger(__name__)
 
-Grabber = Callable[[], list[ScreenGrab]]
+Grabber = Callable[["str | None"], list[ScreenGrab]]  # forced handler name, or None
 ClipboardReader = Callable[[], "RawImage | str | None"]
 ClipboardWriter = Callable[[str], None]
 QuestionAsker = Callable[[Preset], "str | None"]
@@ -111,9 +111,11 @@ class Controller(QObject):
 
     # --- commands -----------------------------------------------------------------------------
 
-    def handle_command(self, command: str, preset_id: str | None = None) -> None:
+    def handle_command(
+        self, command: str, preset_id: str | None = None, handler: str | None = None
+    ) -> None:
         if command == "capture":
-            self.capture(preset_id)
+            self.capture(preset_id, handler)
         elif command == "clipboard":
             self.ask_clipboard(preset_id)
         elif command == "show":
@@ -134,14 +136,14 @@ class Controller(QObject):
         self.config = config
         self._models = []
 
-    def capture(self, preset_id: str | None = None) -> None:
+    def capture(self, preset_id: str | None = None, handler: str | None = None) -> None:
         if self._capturing:
             return  # the overlay is already up; a second hotkey press must not stack another
         preset = self._preset(preset_id)
         if preset is None:
             return
         try:
-            grabs = self._grab()
+            grabs = self._grab(handler)
         except E.VlmError as exc:
             self._notifier.notify("Screen capture failed", str(exc), error=True)
             return

@@ -51,15 +51,20 @@ def lock_path() -> Path:
     return runtime_dir() / "instance.lock"
 
 
-def encode(command: str, preset: str | None = None) -> bytes:
+HANDLERS = ("auto", "qt", "portal", "grim", "spectacle")
+
+
+def encode(command: str, preset: str | None = None, handler: str | None = None) -> bytes:
     message = {"v": PROTOCOL_VERSION, "command": command}
     if preset:
         message["preset"] = preset
+    if handler:
+        message["handler"] = handler
     return json.dumps(message).encode() + b"\n"
 
 
-def decode(data: bytes) -> tuple[str, str | None] | None:
-    """(command, preset) from one message, or None when it is malformed in any way."""
+def decode(data: bytes) -> tuple[str, str | None, str | None] | None:
+    """(command, preset, handler) from one message, or None when it is malformed in any way."""
     if len(data) > MAX_MESSAGE:
         return None
     try:
@@ -73,14 +78,19 @@ def decode(data: bytes) -> tuple[str, str | None] | None:
         return None
     if preset is not None and (not isinstance(preset, str) or len(preset) > 100):
         return None
-    return command, preset
+    handler = message.get("handler")
+    if handler is not None and handler not in HANDLERS:
+        return None
+    return command, preset, handler
 
 
 class NotRunning(Exception):
     """No app is listening."""
 
 
-def send(command: str, preset: str | None = None, timeout: float = 2.0) -> dict:
+def send(
+    command: str, preset: str | None = None, timeout: float = 2.0, handler: str | None = None
+) -> dict:
     """Hand ``command`` to the running app; its reply as a dict. Raises NotRunning."""
     path = socket_path()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -92,7 +102,7 @@ def send(command: str, preset: str | None = None, timeout: float = 2.0) -> dict:
             if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
                 raise NotRunning() from None
             raise
-        sock.sendall(encode(command, preset))
+        sock.sendall(encode(command, preset, handler))
         reply = b""
         while not reply.endswith(b"\n") and len(reply) < MAX_MESSAGE:
             chunk = sock.recv(MAX_MESSAGE)

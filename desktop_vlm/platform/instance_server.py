@@ -29,7 +29,7 @@ class AlreadyRunning(Exception):
 class InstanceServer(QObject):
     """Owns the instance lock and socket; emits each valid command received."""
 
-    command_received = Signal(str, object)  # command, preset id or None
+    command_received = Signal(str, object, object)  # command, preset id, capture handler
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -138,7 +138,7 @@ class InstanceServer(QObject):
             log.warning("dropped a malformed message")
             self._drop(fd)
             return
-        command, preset = parsed
+        command, preset, handler = parsed
         try:
             conn.setblocking(True)
             conn.settimeout(1.0)
@@ -147,7 +147,7 @@ class InstanceServer(QObject):
             pass
         self._drop(fd)
         log.info("received %s (preset %s)", command, preset)
-        self.command_received.emit(command, preset)
+        self.command_received.emit(command, preset, handler)
 
     def _drop(self, fd: int) -> None:
         entry = self._clients.pop(fd, None)

@@ -297,6 +297,22 @@ class ChatClient:
         Errors before the first piece are retryable (connection blips); after it they become
         StreamInterruptedError, because part of the answer has been shown.
         """
+        ctype = resp.headers.get("Content-Type", "").lower()
+        if "json" in ctype and "event-stream" not in ctype:
+            # A server (or proxy) that ignores "stream": true sends one chat.completion; a body
+            # that is not JSON is a protocol problem, not a connection that broke mid-event.
+            answer = parse_completion(self._read_json(resp, cancellation), state.model)
+            if len(answer.text) > MAX_ANSWER_CHARS:
+                raise E.ProtocolError(
+                    f"The answer passed {MAX_ANSWER_CHARS // 1_000_000} million characters, "
+                    "so it was stopped",
+                    "Lower max_tokens for this preset",
+                )
+            state.model, state.usage = answer.model, answer.usage
+            state.finish_reason = answer.finish_reason or "stop"
+            if answer.text:
+                yield answer.text
+            return
         decoder = SSEDecoder()
         chars = 0
         seen_text = False
