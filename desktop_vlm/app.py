@@ -19,12 +19,6 @@ from desktop_vlm.platform import instance
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOTKEYS = {
-    "capture": "Ctrl+Alt+Q",
-    "capture:ocr": "Meta+Shift+T",
-    "clipboard": "Ctrl+Alt+V",
-}
-
 
 def setup_logging() -> None:
     from desktop_vlm.services import paths
@@ -142,12 +136,79 @@ def build(app) -> Shell:  # noqa: ANN001
     tray.quit_requested.connect(app.quit)
     controller.quit_requested.connect(app.quit)
     controller.busy_changed.connect(tray.set_busy)
-    controller.settings_requested.connect(lambda: _open_config_file(notifier))
     app.aboutToQuit.connect(worker.stop)
 
     hotkeys = GlobalHotkeys()
     hotkeys.activated.connect(lambda action: _hotkey(controller, action))
-    problems = list(loaded.warnings)
+    problems = list(loaded.warnings) + register_hotkeys(hotkeys, config)
+    shell = Shell(
+        tray=tray,
+        notifier=notifier,
+        worker=worker,
+        overlay=overlay,
+        controller=controller,
+        hotkeys=hotkeys,
+        keys=keys,
+        config=config,
+        settings=None,
+    )
+
+    def open_settings(first_run: bool = False) -> None:
+        from PySide6.QtCore import Qt
+
+        from desktop_vlm.gui.settings_dialog import SettingsDialog, fetch_models
+        from desktop_vlm.platform.autostart import Autostart
+        from desktop_vlm.services.config_writer import load_for_editing, save_config
+
+        if shell.settings is not None and shell.settings.isVisible():
+            shell.settings.raise_()
+            shell.settings.activateWindow()
+            return
+        path = paths.config_file()
+        dialog = SettingsDialog(
+            load_for_editing(path),
+            keys,
+            lambda cfg: save_config(cfg, path),
+            fetch_models,
+            Autostart(),
+            first_run=first_run,
+        )
+
+        def applied(_saved) -> None:  # noqa: ANN001
+            fresh = load_config().config  # with the environment's overrides again
+            controller.apply_config(fresh)
+            tray.set_presets(fresh.presets.values(), fresh.default_preset)
+            hotkeys.unregister_all()
+            for problem in register_hotkeys(hotkeys, fresh):
+                notifier.notify("Hotkey not available", problem, error=True)
+
+        dialog.applied.connect(applied)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda *_: setattr(shell, "settings", None))
+        shell.settings = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    shell.open_settings = open_settings
+    controller.settings_requested.connect(open_settings)
+    if not tray_ok:
+        problems.insert(
+            0,
+            "The system tray is unavailable, so there is no tray icon. Use the hotkeys or "
+            "`desktop-vlm capture`, `desktop-vlm clipboard` and `desktop-vlm quit`.",
+        )
+    if problems:
+        notifier.notify("desktop-vlm", "\n".join(problems[:4]), error=True, msecs=10000)
+    _check_first_run(config, keys, open_settings, shell)
+    return shell
+
+
+def register_hotkeys(hotkeys, config) -> list[str]:  # noqa: ANN001
+    """Register the configured (or default) hotkeys; the problems a person should hear of."""
+    from desktop_vlm.core.config import DEFAULT_HOTKEYS
+
+    problems = []
     for action, shortcut in {**DEFAULT_HOTKEYS, **config.hotkeys}.items():
         if not shortcut:
             continue  # an empty shortcut in config.toml switches that hotkey off
@@ -157,24 +218,36 @@ def build(app) -> Shell:  # noqa: ANN001
             log.warning("hotkey %s (%s) not registered: %s", action, shortcut, exc)
             if action in config.hotkeys or not _is_unavailable(exc):
                 problems.append(str(exc))
-    if not tray_ok:
-        problems.insert(
-            0,
-            "The system tray is unavailable, so there is no tray icon. Use the hotkeys or "
-            "`desktop-vlm capture`, `desktop-vlm clipboard` and `desktop-vlm quit`.",
-        )
-    if problems:
-        notifier.notify("desktop-vlm", "\n".join(problems[:4]), error=True, msecs=10000)
-    return Shell(
-        tray=tray,
-        notifier=notifier,
-        worker=worker,
-        overlay=overlay,
-        controller=controller,
-        hotkeys=hotkeys,
-        keys=keys,
-        config=config,
-    )
+    return problems
+
+
+def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN001
+    """No key for a remote provider: open Settings with the first-run explanation.
+
+    The keyring is read on a pool thread: a D-Bus round trip must not delay the tray.
+    """
+    from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+    from desktop_vlm.core.errors import KeyMissingError, VlmError
+    from desktop_vlm.services.endpoint import api_key_for
+
+    class Probe(QObject):
+        missing = Signal()
+
+    class Run(QRunnable):
+        def run(self) -> None:
+            try:
+                api_key_for(config, keys)
+            except KeyMissingError:
+                log.info("no API key yet: opening the first-run settings")
+                probe.missing.emit()
+            except VlmError as exc:
+                log.info("first-run check: %s", exc)
+
+    probe = Probe()
+    probe.missing.connect(lambda: open_settings(first_run=True))
+    shell.first_run_probe = probe
+    QThreadPool.globalInstance().start(Run())
 
 
 def _open_history(path):  # noqa: ANN001, ANN202
@@ -194,19 +267,6 @@ def _is_unavailable(exc: Exception) -> bool:
 def _hotkey(controller, action: str) -> None:  # noqa: ANN001
     command, _, preset = action.partition(":")
     controller.handle_command(command, preset or None)
-
-
-def _open_config_file(notifier) -> None:  # noqa: ANN001
-    """Until the settings dialog exists: open config.toml (created with comments if missing)."""
-    from PySide6.QtCore import QUrl
-    from PySide6.QtGui import QDesktopServices
-
-    from desktop_vlm.services import paths
-    from desktop_vlm.services.settings import write_template
-
-    path = write_template(paths.config_file())
-    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
-        notifier.notify("Settings", f"Edit {path} and restart desktop-vlm.")
 
 
 def _forward_to_running(command: str, preset: str | None, handler: str | None = None) -> int:

@@ -118,7 +118,7 @@ class App:
 
 
 def start_app(fake_api, dirs: dict[str, str], extra_env: dict[str, str] | None = None) -> App:
-    env = dict(os.environ, **dirs, DESKTOP_VLM_BASE_URL=fake_api.url, **(extra_env or {}))
+    env = {**os.environ, **dirs, "DESKTOP_VLM_BASE_URL": fake_api.url, **(extra_env or {})}
     stderr_path = Path(dirs["XDG_STATE_HOME"]) / "app-stderr.txt"
     stderr = stderr_path.open("wb")
     proc = subprocess.Popen(
@@ -420,3 +420,24 @@ def test_capture_handler_flag_forces_a_method(app):
     app.wait_log("capture cancelled")
     bad = app.cli("capture", "--handler", "magic")
     assert bad.returncode == 2 and b"invalid choice" in bad.stderr
+
+
+def test_first_start_without_a_key_opens_settings(fake_api, fresh_user_dirs):
+    # A remote provider (https, not this machine) and no key anywhere: the first-run dialog.
+    app = start_app(
+        fake_api,
+        fresh_user_dirs,
+        extra_env={"DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"},
+    )
+    try:
+        app.wait_log("opening the first-run settings")
+        wait_until(lambda: window_visible(app.env, "desktop-vlm Settings"), what="settings dialog")
+    finally:
+        app.stop()
+
+
+def test_with_a_local_server_no_settings_dialog_appears(app):
+    app.wait_log("tray ready")
+    time.sleep(1.0)
+    assert not window_visible(app.env, "desktop-vlm Settings")
+    assert "first-run" not in app.log_text()

@@ -23,6 +23,12 @@ from desktop_vlm.core.presets import (
 
 HYPERBOLIC_BASE_URL = "https://api.hyperbolic.xyz/v1"
 DEFAULT_PROFILE = "hyperbolic"
+#: The global hotkeys registered unless config.toml's [hotkeys] says otherwise ("" = off).
+DEFAULT_HOTKEYS = {
+    "capture": "Ctrl+Alt+Q",
+    "capture:ocr": "Meta+Shift+T",
+    "clipboard": "Ctrl+Alt+V",
+}
 
 
 @dataclass(frozen=True)

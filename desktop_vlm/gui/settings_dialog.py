@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_vlm.core.config import DEFAULT_PROFILE, Config, Profile
+from desktop_vlm.core.config import DEFAULT_HOTKEYS, DEFAULT_PROFILE, Config, Profile
 from desktop_vlm.core.errors import ConfigError, KeyringError, VlmError
 from desktop_vlm.core.presets import DEFAULT_PRESET_ID, Action, Preset, builtin_presets
 from desktop_vlm.services.client import ChatClient, check_endpoint, is_loopback_host
@@ -53,12 +53,6 @@ from desktop_vlm.services.models import looks_like_vision_model
 
 log = logging.getLogger(__name__)
 
-#: The hotkeys the app registers when config.toml names none (the same as app.DEFAULT_HOTKEYS).
-DEFAULT_HOTKEYS = {
-    "capture": "Ctrl+Alt+Q",
-    "capture:ocr": "Meta+Shift+T",
-    "clipboard": "Ctrl+Alt+V",
-}
 _HOTKEY_LABELS = {
     "capture": "Capture a region:",
     "capture:ocr": "Capture and extract text:",
@@ -467,7 +461,7 @@ class SettingsDialog(QDialog):
         self.hotkeys_defaults.clicked.connect(self._restore_hotkeys)
         outer.addWidget(self.hotkeys_defaults, 0, Qt.AlignmentFlag.AlignLeft)
         note = QLabel(
-            "Clear a shortcut to switch it off. Changes take effect when desktop-vlm restarts. "
+            "Clear a shortcut to switch it off. Changes apply as soon as you press OK or Apply. "
             "On Wayland desktops that do not allow global shortcuts, bind the commands "
             "<tt>desktop-vlm capture</tt> and <tt>desktop-vlm clipboard</tt> in the desktop's "
             "keyboard settings instead."

@@ -89,10 +89,3 @@ model = ""                        # empty: pick a vision model from the server's
 # "my/model" = 0.15
 """
 
-
-def write_template(path: Path) -> Path:
-    """Create a commented config.toml at ``path`` unless one exists; return the path."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(TEMPLATE, encoding="utf-8")
-    return path
