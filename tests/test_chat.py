@@ -66,7 +66,7 @@ class Harness:
 
     def wait_idle(self) -> None:
         self.qtbot.waitUntil(
-            lambda: not self.worker.busy and not self.window.streaming, timeout=WAIT
+            lambda: not self.controller.busy and not self.window.streaming, timeout=WAIT
         )
 
     def type_question(self, text: str) -> None:

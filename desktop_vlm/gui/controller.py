@@ -208,12 +208,21 @@ class Controller(QObject):
     def window(self) -> ChatWindow | None:
         return self._window
 
+    @property
+    def busy(self) -> bool:
+        """A request is in flight as far as the GUI knows: its end has not been handled yet.
+
+        (The worker's own flag clears on its thread before the queued end signal arrives here,
+        so it cannot tell whether a new request may start.)
+        """
+        return self._request is not None
+
     # --- follow-ups -----------------------------------------------------------------------
 
     def follow_up(self, text: str) -> None:
         window = self._window
         conversation = window.conversation if window else None
-        if window is None or conversation is None or self._worker.busy:
+        if window is None or conversation is None or self.busy:
             return
         preset = self._preset(window.selected_preset()) or self.config.preset(
             conversation.preset_id
@@ -227,7 +236,7 @@ class Controller(QObject):
     def regenerate(self) -> None:
         window = self._window
         conversation = window.conversation if window else None
-        if conversation is None or self._worker.busy:
+        if conversation is None or self.busy:
             return
         if conversation.turns and conversation.turns[-1].role == "assistant":
             conversation.drop_last_answer()
@@ -237,7 +246,12 @@ class Controller(QObject):
         """Send the conversation again when it ends in a question without an answer."""
         window = self._window
         conversation = window.conversation if window else None
-        if conversation is None or self._worker.busy or conversation.turns[-1].role != "user":
+        if conversation is None or self.busy:
+            return
+        last = conversation.turns[-1]
+        if last.role == "assistant" and not last.complete and last.error == "interrupted":
+            conversation.drop_last_answer()  # the Retry of an answer the network cut short
+        if conversation.turns[-1].role != "user":
             return
         preset = self._preset(window.selected_preset()) or self.config.preset(
             conversation.preset_id
@@ -247,14 +261,14 @@ class Controller(QObject):
         self._send_history(conversation, preset)
 
     def show_conversation(self, conversation_id: str) -> None:
-        if self._window is None or self._worker.busy:
+        if self._window is None or self.busy:
             return
         conversation = self._find(conversation_id)
         if conversation is not None:
             self._window.show_conversation(conversation, self._title(conversation))
 
     def delete_conversation(self, conversation_id: str) -> None:
-        if self._worker.busy:
+        if self.busy:
             return
         self.conversations = [c for c in self.conversations if c.id != conversation_id]
         if self.history is not None:
@@ -262,7 +276,7 @@ class Controller(QObject):
         self._refresh_history()
 
     def delete_all(self) -> None:
-        if self._worker.busy:
+        if self.busy:
             return
         self.conversations = []
         if self.history is not None:
@@ -307,7 +321,7 @@ class Controller(QObject):
         )
 
     def _image_dropped(self, source: ImageSource, preset_id: str) -> None:
-        if self._worker.busy:
+        if self.busy:
             return
         preset = self._preset(preset_id)
         if preset is not None:

@@ -327,6 +327,7 @@ class SettingsDialog(QDialog):
 
         self.key_status = QLabel(objectName="key_status")
         self.key_status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.key_status.setWordWrap(True)  # keyring errors are long sentences
         self.key_remove = QPushButton("Remove key", objectName="key_remove")
         self.key_remove.clicked.connect(self._remove_key)
         form.addRow("", _row(self.key_status, self.key_remove))

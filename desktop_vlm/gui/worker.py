@@ -70,6 +70,8 @@ class StreamWorker(QObject):
 
     @property
     def busy(self) -> bool:
+        """A job runs on the pool thread. It clears before the end signal reaches the GUI
+        thread, so the GUI tracks its own in-flight state (Controller.busy)."""
         return self._job is not None
 
     def start(self, job: Job) -> None:

@@ -285,9 +285,11 @@ class Backend:
         if display is None:
             return
         self._grabs.clear()
-        self._notifier.setEnabled(False)
-        # close() may run inside a slot of the notifier's own signal; delete it from the loop.
-        self._notifier.deleteLater()
+        # At shutdown Qt may have deleted the notifier already; the display must close anyway.
+        with contextlib.suppress(RuntimeError):
+            self._notifier.setEnabled(False)
+            # close() may run inside a slot of the notifier's own signal; delete it from the loop.
+            self._notifier.deleteLater()
         # Closing the connection makes the server release every grab it holds.
         self._lib.XCloseDisplay(display)
         logger.debug("X11 hotkey connection closed")
