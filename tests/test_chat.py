@@ -316,3 +316,24 @@ def test_ask_preset_sends_the_persons_question(chat):
     sent = chat.chat_requests()[-1].json["messages"][0]["content"][0]["text"]
     assert sent == "What colour dominates?"
     assert json.dumps(chat.chat_requests()[-1].json).count('"type": "image_url"') == 1
+
+
+def test_follow_up_waits_until_the_gui_has_handled_the_previous_answer(chat):
+    import time
+
+    # The worker's own flag clears on its thread before its queued "finished" reaches the GUI.
+    chat.api.enqueue(Stream(["First ", "answer."], pause_after=1), Stream("Second answer."))
+    chat.ask()
+    chat.wait_text("First")
+    chat.api.release()
+    deadline = time.monotonic() + 15
+    while chat.worker.busy and time.monotonic() < deadline:
+        time.sleep(0.001)  # no event processing: the end is queued, not yet handled
+    # GIVEN the worker is done but the GUI has not processed the end yet
+    assert not chat.worker.busy and chat.controller.busy
+    chat.controller.follow_up("Too early?")
+    chat.wait_idle()
+    conversation = chat.window.conversation
+    assert [t.role for t in conversation.turns] == ["user", "assistant"]
+    assert conversation.turns[1].text == "First answer." and conversation.turns[1].complete
+    assert len(chat.chat_requests()) == 1
