@@ -441,3 +441,87 @@ def test_with_a_local_server_no_settings_dialog_appears(app):
     time.sleep(1.0)
     assert not window_visible(app.env, "desktop-vlm Settings")
     assert "first-run" not in app.log_text()
+
+
+def test_capture_starts_the_app_when_none_runs(fake_api, fresh_user_dirs):
+    env = {**os.environ, **fresh_user_dirs, "DESKTOP_VLM_BASE_URL": fake_api.url}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_vlm", "capture"], env=env, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20  # it hands off and returns; the app runs on its own
+    try:
+        wait_until(lambda: window_visible(env, "region capture"), timeout=30, what="overlay")
+        xdotool(env, "key", "Escape")
+        wait_until(lambda: not window_visible(env, "region capture"), what="overlay to close")
+    finally:
+        subprocess.run([sys.executable, "-m", "desktop_vlm", "quit"], env=env, timeout=30)
+    log = Path(fresh_user_dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
+    wait_until(lambda: "capture cancelled" in log.read_text(), what="the cancel in the log")
+
+
+def test_copied_image_file_on_the_clipboard_is_used(app, fake_api, tmp_path):
+    # File managers copy a file:// URL, not pixels.
+    picture = Image.effect_noise((90, 70), 70).convert("RGB")
+    path = tmp_path / "copied file.png"
+    picture.save(path)
+    uri = path.as_uri() + "\n"
+    xclip = subprocess.Popen(
+        ["xclip", "-selection", "clipboard", "-t", "text/uri-list"],
+        env=app.env,
+        stdin=subprocess.PIPE,
+    )
+    xclip.communicate(uri.encode(), timeout=10)
+    try:
+        assert app.cli("clipboard").returncode == 0
+        wait_chat(fake_api)
+        (image,) = sent_images(fake_api)
+        assert same_pixels(image, picture)
+    finally:
+        subprocess.run(["pkill", "-f", "xclip -selection clipboard -t text/uri-list"], check=False)
+
+
+def test_capture_at_scale_factor_two_sends_the_physical_pixels(fake_api, fresh_user_dirs, tmp_path):
+    display = desktop.start_xvfb(1600, 900)
+    pattern = None
+    try:
+        plain_env = {**os.environ, **display.env}
+        plain_env.pop("QT_SCALE_FACTOR", None)
+        pattern = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "support" / "overlay_pattern.py"),
+                "80",
+                "60",
+                "700",
+                "500",
+                "11",
+                str(tmp_path / "p.png"),
+            ],
+            env=plain_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_pattern(pattern)
+        app = start_app(
+            fake_api, fresh_user_dirs, extra_env={**display.env, "QT_SCALE_FACTOR": "2"}
+        )
+        try:
+            before = root_grab(app.env)
+            assert app.cli("capture").returncode == 0
+            wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+            # physical X pixels; at ratio 2 even coordinates are exact logical positions
+            app.drag(200, 120, 599, 419)
+            wait_chat(fake_api)
+            (image,) = sent_images(fake_api)
+            assert image.size == (400, 300)
+            assert same_pixels(image, before.crop((200, 120, 600, 420)))
+        finally:
+            app.stop()
+    finally:
+        if pattern is not None:
+            pattern.kill()
+            pattern.wait(5)
+            pattern.stdout.close()
+        display.stop()
