@@ -1,3 +1,3 @@
-from desktop_vlm.cli import main
+from desktop_vlm.entry import main
 
 raise SystemExit(main())

@@ -98,7 +98,6 @@ def build(app) -> Shell:  # noqa: ANN001
     from desktop_vlm.platform.hotkeys import GlobalHotkeys
     from desktop_vlm.platform.screenshot import grab_screens
     from desktop_vlm.services import paths
-    from desktop_vlm.services.endpoint import make_client, resolve_model, served_models
     from desktop_vlm.services.secrets import KeyStore
     from desktop_vlm.services.settings import load_config
 
@@ -112,7 +111,11 @@ def build(app) -> Shell:  # noqa: ANN001
     if tray_ok:
         tray.show()
     notifier = Notifier(tray.icon if tray_ok else None)
-    worker = StreamWorker(lambda cfg: make_client(cfg, keys), resolve_model, served_models)
+    worker = StreamWorker(
+        lambda cfg: _endpoint().make_client(cfg, keys),
+        lambda *args: _endpoint().resolve_model(*args),
+        lambda client: _endpoint().served_models(client),
+    )
     overlay = RegionOverlay()
     handler = None if config.capture_handler == "auto" else config.capture_handler
     history = _open_history(paths.data_dir() / "history.sqlite3")
@@ -224,12 +227,20 @@ def register_hotkeys(hotkeys, config) -> list[str]:  # noqa: ANN001
 def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN001
     """No key for a remote provider: open Settings with the first-run explanation.
 
-    The keyring is read on a pool thread: a D-Bus round trip must not delay the tray.
+    A server on this machine needs no key, and a key in the environment is enough: then the
+    keyring is not touched at start-up at all. Otherwise it is read on a pool thread (a D-Bus
+    round trip must not delay the tray).
     """
+    from urllib.parse import urlsplit
+
     from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-    from desktop_vlm.core.errors import KeyMissingError, VlmError
-    from desktop_vlm.services.endpoint import api_key_for
+    from desktop_vlm.core.errors import VlmError
+    from desktop_vlm.core.urls import is_loopback_host
+
+    base_url = config.active.base_url
+    if keys.env_key() or is_loopback_host(urlsplit(base_url).hostname):
+        return
 
     class Probe(QObject):
         missing = Signal()
@@ -237,10 +248,9 @@ def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN00
     class Run(QRunnable):
         def run(self) -> None:
             try:
-                api_key_for(config, keys)
-            except KeyMissingError:
-                log.info("no API key yet: opening the first-run settings")
-                probe.missing.emit()
+                if not keys.get(config.active.name):
+                    log.info("no API key yet: opening the first-run settings")
+                    probe.missing.emit()
             except VlmError as exc:
                 log.info("first-run check: %s", exc)
 
@@ -248,6 +258,14 @@ def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN00
     probe.missing.connect(lambda: open_settings(first_run=True))
     shell.first_run_probe = probe
     QThreadPool.globalInstance().start(Run())
+
+
+def _endpoint():  # noqa: ANN202
+    """services.endpoint, imported on first use (on a pool thread): the HTTP stack costs about
+    20 MB and 50 ms that the idle tray does not need."""
+    from desktop_vlm.services import endpoint
+
+    return endpoint
 
 
 def _open_history(path):  # noqa: ANN001, ANN202

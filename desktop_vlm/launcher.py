@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 
 from desktop_vlm.core.errors import AppError
@@ -50,6 +49,8 @@ def start_detached(
     command: str | None = None, preset: str | None = None, handler: str | None = None
 ) -> None:
     """Start the tray app in the background, performing ``command`` once it is up."""
+    import subprocess  # only here: the forwarding path must stay light
+
     argv = [sys.executable, "-m", "desktop_vlm.app"]
     if command:
         argv += ["--then", command]

@@ -81,8 +81,12 @@ def same_pixels(a: Image.Image, b: Image.Image) -> bool:
 class App:
     """A running `desktop-vlm` tray app process and the environment it runs in."""
 
-    def __init__(self, env: dict[str, str], proc: subprocess.Popen, log: Path, stderr):
+    def __init__(
+        self, env: dict[str, str], proc: subprocess.Popen, log: Path, stderr, offset: int = 0
+    ):
         self.env, self.proc, self.log, self._stderr = env, proc, log, stderr
+        # Only what this run writes counts: an earlier app may have used the same log file.
+        self._offset = offset
 
     def cli(self, *args: str, **kw) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -94,7 +98,11 @@ class App:
         )
 
     def log_text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as handle:
+            handle.seek(self._offset)
+            return handle.read().decode("utf-8", errors="replace")
 
     def wait_log(self, needle: str, timeout: float = 20.0) -> None:
         wait_until(lambda: needle in self.log_text(), timeout, f"log line {needle!r}")
@@ -121,11 +129,12 @@ def start_app(fake_api, dirs: dict[str, str], extra_env: dict[str, str] | None =
     env = {**os.environ, **dirs, "DESKTOP_VLM_BASE_URL": fake_api.url, **(extra_env or {})}
     stderr_path = Path(dirs["XDG_STATE_HOME"]) / "app-stderr.txt"
     stderr = stderr_path.open("wb")
+    log = Path(dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
+    offset = log.stat().st_size if log.exists() else 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "desktop_vlm.app"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
     )
-    log = Path(dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
-    app = App(env, proc, log, stderr)
+    app = App(env, proc, log, stderr, offset)
     try:
         app.wait_log("tray ready", timeout=30)
     except AssertionError:

@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from desktop_vlm.core.errors import ImageError
+from desktop_vlm.core.rawimage import RawImage
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +46,6 @@ PARALLEL_PIXELS = 1_000_000
 MAX_THREADS = 4
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
-@dataclass(frozen=True)
-class RawImage:
-    """Uncompressed pixels, e.g. a screen capture: rows of ``stride`` bytes in ``mode``.
-
-    ``mode`` names the byte order in memory as Pillow's raw decoder spells it: "RGBA", "BGRA"
-    (Qt's ARGB32 on little-endian machines), "RGB", "BGR", "RGBX", "BGRX" or "L".
-    """
-
-    width: int
-    height: int
-    data: bytes
-    mode: str = "BGRA"
-    stride: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,16 +212,33 @@ def _orient(img: Image.Image) -> Image.Image:
         return img
 
 
+#: Bytes per pixel of each RawImage.mode. ARGB and XRGB are Qt's ARGB32 and RGB32 as they lie in
+#: memory on big-endian machines (desktop_vlm.platform.qimage names them so).
+_RAW_BANDS = {
+    "RGBA": 4,
+    "BGRA": 4,
+    "ARGB": 4,
+    "RGBX": 4,
+    "BGRX": 4,
+    "XRGB": 4,
+    "RGB": 3,
+    "BGR": 3,
+    "L": 1,
+}
+
+
 def _from_raw(raw: RawImage) -> Image.Image:
     if raw.width <= 0 or raw.height <= 0:
         raise ImageError("The captured region is empty", "Drag a larger rectangle.")
     if raw.width * raw.height > MAX_PIXELS:
         raise _bomb(raw.width, raw.height)
-    bands = {"RGBA": 4, "BGRA": 4, "RGBX": 4, "BGRX": 4, "RGB": 3, "BGR": 3, "L": 1}[raw.mode]
+    bands = _RAW_BANDS.get(raw.mode)
+    if bands is None:
+        raise ValueError(f"RawImage.mode must be one of {', '.join(_RAW_BANDS)}, not {raw.mode!r}")
     stride = raw.stride or raw.width * bands
     if len(raw.data) < stride * (raw.height - 1) + raw.width * bands:
         raise ImageError("The captured pixels are incomplete")
-    target = "RGBA" if raw.mode in ("RGBA", "BGRA") else "L" if raw.mode == "L" else "RGB"
+    target = "RGBA" if raw.mode in ("RGBA", "BGRA", "ARGB") else "L" if raw.mode == "L" else "RGB"
     # frombytes, not frombuffer: frombuffer maps RGBA/RGBX rows directly and then wants
     # stride * height bytes, refusing a last row without padding that the check above allows.
     return Image.frombytes(target, (raw.width, raw.height), raw.data, "raw", raw.mode, stride, 1)
@@ -334,11 +337,15 @@ def _resize(
 def _strip_count(size: tuple[int, int]) -> int:
     if size[0] * size[1] < PARALLEL_PIXELS or size[1] < 64:
         return 1
+    return max(1, min(_cpus(), MAX_THREADS))
+
+
+def _cpus() -> int:
+    """The cores this process may run on."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_THREADS))
+        return os.cpu_count() or 1
 
 
 def choose_format(img: Image.Image, jpeg_quality: int = 90) -> str:

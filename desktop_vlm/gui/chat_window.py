@@ -65,6 +65,9 @@ from desktop_vlm.platform.qimage import to_raw
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 30
+#: Longer answers keep their streamed plain text instead of a Markdown re-render, which would
+#: stall the GUI thread for a noticeable time (about 0.2 s for 40,000 characters).
+MARKDOWN_LIMIT = 20_000
 AUTO_MODEL = "Automatic"
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -411,6 +414,9 @@ class ChatWindow(QMainWindow):
             return
         self._pending.append(piece)
         if not self._flush_timer.isActive():
+            # Leading edge: the first piece after a quiet spell shows at once (time to first
+            # token); pieces arriving in the next FLUSH_MS are batched into one update.
+            self._flush()
             self._flush_timer.start()
         if self.status.text() != "Answering…":
             self.status.setText("Answering…")
@@ -420,9 +426,13 @@ class ChatWindow(QMainWindow):
         self._flush()
         if self._answer_start >= 0:
             cursor = self._end_cursor()
-            cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-            cursor.removeSelectedText()
-            self._render_answer_body(turn, cursor, is_last=True)
+            if len(turn.text) > MARKDOWN_LIMIT:
+                cursor.insertBlock()  # the streamed text stays as it is
+                self._render_meta(turn, cursor, is_last=True)
+            else:
+                cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
+                cursor.removeSelectedText()
+                self._render_answer_body(turn, cursor, is_last=True)
         self._answer_start = -1
         self.set_streaming(False)
         self.status.setText(status)
@@ -512,6 +522,11 @@ class ChatWindow(QMainWindow):
         self._render_answer_body(turn, cursor, is_last)
 
     def _render_answer_body(self, turn: Turn, cursor: QTextCursor, is_last: bool) -> None:
+        if len(turn.text) > MARKDOWN_LIMIT:
+            cursor.insertText(turn.text)
+            cursor.insertBlock()
+            self._render_meta(turn, cursor, is_last)
+            return
         index = self._turn_index(turn)
         for number, (kind, text, lang) in enumerate(split_code_blocks(turn.text)):
             if kind == "text":
@@ -531,6 +546,10 @@ class ChatWindow(QMainWindow):
                     f'<p class="meta"><a href="action:code:{index}:{number}">Copy{label} code</a></p>'
                 )
                 cursor.insertBlock()
+        self._render_meta(turn, cursor, is_last)
+
+    def _render_meta(self, turn: Turn, cursor: QTextCursor, is_last: bool) -> None:
+        index = self._turn_index(turn)
         meta = _meta(turn)
         links = [
             f'<a href="action:copy:{index}">Copy</a>',

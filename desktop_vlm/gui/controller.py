@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QImageReader
@@ -21,16 +22,18 @@ from PySide6.QtWidgets import QInputDialog
 from desktop_vlm.core import errors as E
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.conversation import Conversation, ImageRef
-from desktop_vlm.core.imageprep import RawImage
 from desktop_vlm.core.presets import Action, Preset
 from desktop_vlm.core.pricing import estimate_cost, format_cost
-from desktop_vlm.gui.chat_window import ChatWindow, ErrorAction
+from desktop_vlm.core.rawimage import RawImage
 from desktop_vlm.gui.notifier import Notifier
 from desktop_vlm.gui.overlay import RegionOverlay
 from desktop_vlm.gui.worker import Job, StreamWorker
 from desktop_vlm.platform.qimage import to_raw
 from desktop_vlm.platform.screenshot import ScreenGrab
 from desktop_vlm.services.history import HistoryStore
+
+if TYPE_CHECKING:
+    from desktop_vlm.gui.chat_window import ChatWindow, ErrorAction
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +89,7 @@ class Controller(QObject):
         self._grab = grab
         self._read_clipboard = read_clipboard
         self._write_clipboard = write_clipboard
-        self._window_factory = window_factory or (
-            lambda cfg: ChatWindow(list(cfg.presets.values()), cfg.default_preset)
-        )
+        self._window_factory = window_factory or _default_window
         self._ask_question = ask_question
         self.history = history
         # While an answer streams, what has arrived is written to disk about once a second.
@@ -544,7 +545,16 @@ class Controller(QObject):
             return None
 
 
+def _default_window(config: Config) -> ChatWindow:
+    # Imported on first use: the idle tray app does not pay for the chat window's modules.
+    from desktop_vlm.gui.chat_window import ChatWindow
+
+    return ChatWindow(list(config.presets.values()), config.default_preset)
+
+
 def _actions_for(error: E.VlmError) -> list[ErrorAction]:
+    from desktop_vlm.gui.chat_window import ErrorAction
+
     if isinstance(error, E.CancelledError):
         return [ErrorAction("retry", "Send again")]
     if isinstance(

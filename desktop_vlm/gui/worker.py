@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -20,15 +20,18 @@ from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.core.errors import CancelledError, VlmError
-from desktop_vlm.core.imageprep import RawImage, prepare_image
 from desktop_vlm.core.presets import Preset
-from desktop_vlm.services.client import Cancellation, ChatClient
+from desktop_vlm.core.rawimage import RawImage
+from desktop_vlm.services.cancellation import Cancellation
+
+if TYPE_CHECKING:
+    from desktop_vlm.services.client import ChatClient
 
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[Config], ChatClient]
-ModelResolver = Callable[[Config, Preset, ChatClient, "str | None"], str]
-ModelLister = Callable[[ChatClient], list[str]]
+ClientFactory = Callable[[Config], "ChatClient"]
+ModelResolver = Callable[[Config, Preset, "ChatClient", "str | None"], str]
+ModelLister = Callable[["ChatClient"], list[str]]
 
 
 @dataclass
@@ -108,6 +111,9 @@ class StreamWorker(QObject):
         try:
             messages = job.messages
             if messages is None:
+                # Pillow loads here, on the pool thread, at the first image: not at start-up.
+                from desktop_vlm.core.imageprep import prepare_image
+
                 image = prepare_image(
                     job.image,
                     image_format=job.config.image_format,

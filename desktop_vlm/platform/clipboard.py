@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
-from desktop_vlm.core.imageprep import RawImage
+from desktop_vlm.core.rawimage import RawImage
 from desktop_vlm.platform.qimage import to_raw
 
 log = logging.getLogger(__name__)

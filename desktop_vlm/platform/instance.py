@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import socket
-import tempfile
 from pathlib import Path
 
 MAX_MESSAGE = 4096
@@ -30,6 +29,8 @@ def runtime_dir() -> Path:
     if base and os.path.isdir(base):
         path = Path(base) / "desktop-vlm"
     else:
+        import tempfile
+
         path = Path(tempfile.gettempdir()) / f"desktop-vlm-{os.getuid()}"
     try:
         path.mkdir(mode=0o700, parents=True)

@@ -6,7 +6,7 @@ import sys
 
 from PySide6.QtGui import QImage
 
-from desktop_vlm.core.imageprep import RawImage
+from desktop_vlm.core.rawimage import RawImage
 
 
 def to_raw(image: QImage) -> RawImage:

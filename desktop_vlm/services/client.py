@@ -10,12 +10,9 @@ the connection close, so a stopped answer stops costing tokens.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import logging
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +38,8 @@ from desktop_vlm.core.completions import (
 )
 from desktop_vlm.core.errors import redact
 from desktop_vlm.core.sse import SSEDecoder
+from desktop_vlm.core.urls import is_loopback_host
+from desktop_vlm.services.cancellation import Cancellation, _active
 
 log = logging.getLogger(__name__)
 
@@ -52,56 +51,7 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_RETRY_AFTER = 60.0
 
 
-# --- cancellation -----------------------------------------------------------------------
-
-
-class Cancellation:
-    """Cancels one request from any thread, including while it waits on the network."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        self._event.set()
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            _shutdown(sock)
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True if cancelled meanwhile."""
-        return self._event.wait(seconds)
-
-    def attach(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            if not self._event.is_set():
-                self._sockets.append(sock)
-                return
-        _shutdown(sock)
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise E.CancelledError("Stopped", "")
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        # The plain socket's shutdown, also for SSL sockets: it leaves the SSL object alone
-        # while another thread may be inside SSL_read.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-_active = threading.local()
+# --- cancellation at the socket (see services/cancellation.py) -------------------------
 
 
 class _CancellableMixin:
@@ -135,19 +85,6 @@ class _Adapter(HTTPAdapter):
 
 
 # --- endpoint safety --------------------------------------------------------------------
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
-        ".localhost"
-    ):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_endpoint(base_url: str, has_key: bool) -> None:

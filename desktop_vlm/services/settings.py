@@ -88,4 +88,3 @@ model = ""                        # empty: pick a vision model from the server's
 # [prices]                        # USD per million tokens, for cost estimates
 # "my/model" = 0.15
 """
-

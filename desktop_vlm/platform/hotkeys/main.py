@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import weakref
@@ -26,22 +25,26 @@ logger = logging.getLogger(__name__)
 HANDLER_NAMES = ("x11", "portal", "windows")
 
 
-@functools.cache
-def _handlers() -> dict[str, ModuleType]:
-    """The handler modules that import here (the portal's jeepney exists only on Linux)."""
-    handlers = {}
-    for name in HANDLER_NAMES:
+_loaded: dict[str, ModuleType | None] = {}
+
+
+def _handler(name: str) -> ModuleType | None:
+    """The handler module, imported on first need (the portal's jeepney exists only on Linux,
+    and an X11 session should not pay for it)."""
+    if name not in _loaded:
         try:
-            handlers[name] = importlib.import_module(f"{__package__}.handlers.{name}")
+            _loaded[name] = importlib.import_module(f"{__package__}.handlers.{name}")
         except ImportError as exc:
             logger.debug("Hotkey backend %s cannot be imported: %s", name, exc)
-    return handlers
+            _loaded[name] = None
+    return _loaded[name]
 
 
 def backend_name() -> str:
     """The backend this session would use ("x11", "portal", "windows"), or "" if none works."""
-    for name, handler in _handlers().items():
-        if handler.is_compatible() and handler.is_installed():
+    for name in HANDLER_NAMES:
+        handler = _handler(name)
+        if handler is not None and handler.is_compatible() and handler.is_installed():
             return name
     return ""
 
@@ -54,8 +57,9 @@ def available() -> bool:
 def clear_caches() -> None:
     """Forget every probe, so the next choice of backend reads the session again."""
     sysinfo.clear_caches()
-    for handler in _handlers().values():
-        handler.clear_caches()
+    for handler in _loaded.values():
+        if handler is not None:
+            handler.clear_caches()
 
 
 def unavailable_error() -> HotkeyError:
@@ -150,7 +154,7 @@ class GlobalHotkeys(QObject):
         name = backend_name()
         if not name:
             raise unavailable_error()
-        handler = _handlers()[name]
+        handler = _handler(name)
         # A weak reference: the backend must not keep this object alive through its callback.
         this = weakref.ref(self)
 
