@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -59,6 +59,14 @@ class _Request:
     show: bool  # the answer goes to the window
     thumbnail: QImage | None = None
     follow_up: bool = False
+    #: The answer's pieces as they arrive; joined when needed (appending to one string would
+    #: cost O(n²) on a runaway answer).
+    pieces: list[str] = field(default_factory=list)
+
+    def sync_text(self) -> None:
+        turn = self.conversation.pending_answer if self.conversation else None
+        if turn is not None:
+            turn.text = "".join(self.pieces)
 
 
 class Controller(QObject):
@@ -382,9 +390,7 @@ class Controller(QObject):
         request = self._request
         if request is None or request.conversation is None:
             return
-        turn = request.conversation.pending_answer
-        if turn is not None:
-            turn.text += piece
+        request.pieces.append(piece)
         if self._showing(request):
             self._window.append(piece)
 
@@ -433,6 +439,7 @@ class Controller(QObject):
         if request is None:
             return
         conversation = request.conversation
+        request.sync_text()
         turn = conversation.pending_answer if conversation else None
         stopped = isinstance(error, E.CancelledError)
         message = "Stopped" if stopped else str(error)
@@ -454,11 +461,15 @@ class Controller(QObject):
                 self._notifier.notify("The request failed", message, error=True)
             return
         window = self._window
+        if turn is not None and turn.text:
+            # The partial answer is on screen already: keep it, add its details and the error,
+            # without re-rendering the whole conversation (it may be very long).
+            window.finish_answer(turn, "Stopped" if stopped else "")
+            if not stopped:
+                window.fail(message, _actions_for(error))
+            return
         if conversation is not None:
             window.show_conversation(conversation, self._title(conversation))
-        if stopped and turn is not None and turn.text:
-            window.finish_answer(turn, "Stopped")
-            return
         window.fail(message, _actions_for(error), restore_question=restore)
 
     def _models_ready(self, models: list[str]) -> None:
@@ -496,6 +507,7 @@ class Controller(QObject):
             return
         conversation = request.conversation
         if conversation.pending_answer is not None:
+            request.sync_text()
             try:
                 self.history.save_turn(conversation, len(conversation.turns) - 1)
             except Exception as exc:  # noqa: BLE001

@@ -44,7 +44,7 @@ from desktop_vlm.services.cancellation import Cancellation, _active
 log = logging.getLogger(__name__)
 
 #: Never read more than this much answer text; a runaway server must not eat the memory.
-MAX_ANSWER_CHARS = 8_000_000
+MAX_ANSWER_CHARS = 1_000_000
 #: Error bodies are read up to this size for their message.
 MAX_ERROR_BODY = 64 * 1024
 #: A Retry-After longer than this is not waited for; the error is shown instead.
@@ -240,11 +240,7 @@ class ChatClient:
             # that is not JSON is a protocol problem, not a connection that broke mid-event.
             answer = parse_completion(self._read_json(resp, cancellation), state.model)
             if len(answer.text) > MAX_ANSWER_CHARS:
-                raise E.ProtocolError(
-                    f"The answer passed {MAX_ANSWER_CHARS // 1_000_000} million characters, "
-                    "so it was stopped",
-                    "Lower max_tokens for this preset",
-                )
+                raise _too_long()
             state.model, state.usage = answer.model, answer.usage
             state.finish_reason = answer.finish_reason or "stop"
             if answer.text:
@@ -270,11 +266,7 @@ class ChatClient:
                     if info.text:
                         chars += len(info.text)
                         if chars > MAX_ANSWER_CHARS:
-                            raise E.ProtocolError(
-                                f"The answer passed {MAX_ANSWER_CHARS // 1_000_000} million "
-                                "characters, so it was stopped",
-                                "Lower max_tokens for this preset",
-                            )
+                            raise _too_long()
                         seen_text = True
                         yield info.text
                 if done:
@@ -481,6 +473,13 @@ class ChatClient:
                 **kw,
             )
         return E.APIStatusError(f"The server answered with an error ({reason})", "", **kw)
+
+
+def _too_long() -> E.ProtocolError:
+    return E.ProtocolError(
+        f"The answer passed {MAX_ANSWER_CHARS:,} characters, so it was stopped",
+        "Lower max_tokens for this preset",
+    )
 
 
 def _iter_raw(resp: requests.Response) -> Iterator[bytes]:
