@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QEvent, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 from desktop_vlm.core.config import DEFAULT_HOTKEYS, DEFAULT_PROFILE, Config, Profile
 from desktop_vlm.core.errors import ConfigError, KeyringError, VlmError
 from desktop_vlm.core.presets import DEFAULT_PRESET_ID, Action, Preset, builtin_presets
+from desktop_vlm.gui.worker import FunctionRunnable
 from desktop_vlm.services.client import ChatClient, check_endpoint, is_loopback_host
 from desktop_vlm.services.models import looks_like_vision_model
 
@@ -140,7 +141,7 @@ class _Call(QObject):
         self._outcome.connect(self._deliver)
 
     def start(self, pool: QThreadPool) -> None:
-        pool.start(_Runnable(self._run))
+        pool.start(FunctionRunnable(self._run))
 
     def _run(self) -> None:
         try:
@@ -158,16 +159,6 @@ class _Call(QObject):
             self._done(result, error)
         finally:
             self.deleteLater()
-
-
-class _Runnable(QRunnable):
-    def __init__(self, fn: Callable[[], None]) -> None:
-        super().__init__()
-        self._fn = fn
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self._fn()
 
 
 def _in_words(error: BaseException) -> str:

@@ -83,7 +83,7 @@ class StreamWorker(QObject):
             previous, self._job = self._job, job
         if previous is not None:
             previous.cancellation.cancel()
-        self._pool.start(_Runnable(lambda: self._run(job)))
+        self._pool.start(FunctionRunnable(lambda: self._run(job)))
 
     def stop(self) -> None:
         with self._lock:
@@ -105,7 +105,7 @@ class StreamWorker(QObject):
                 return
             self.models_ready.emit(models)
 
-        self._pool.start(_Runnable(work))
+        self._pool.start(FunctionRunnable(work))
 
     def _run(self, job: Job) -> None:
         try:
@@ -169,7 +169,9 @@ class StreamWorker(QObject):
             signal.emit(value)
 
 
-class _Runnable(QRunnable):
+class FunctionRunnable(QRunnable):
+    """Run a function on a QThreadPool thread (results go back through signals)."""
+
     def __init__(self, fn: Callable[[], None]) -> None:
         super().__init__()
         self._fn = fn
