@@ -110,7 +110,7 @@ def build(app) -> Shell:  # noqa: ANN001
     tray_ok = Tray.available()
     if tray_ok:
         tray.show()
-    notifier = Notifier(tray.icon if tray_ok else None)
+    notifier = Notifier(tray.icon if tray_ok else None, _desktop_notifications())
     worker = StreamWorker(
         lambda cfg: _endpoint().make_client(cfg, keys),
         lambda *args: _endpoint().resolve_model(*args),
@@ -258,6 +258,14 @@ def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN00
     probe.missing.connect(lambda: open_settings(first_run=True))
     shell.first_run_probe = probe
     QThreadPool.globalInstance().start(Run())
+
+
+def _desktop_notifications():  # noqa: ANN202
+    if sys.platform != "linux":
+        return None
+    from desktop_vlm.platform.notifications import DesktopNotifications
+
+    return DesktopNotifications()
 
 
 def _endpoint():  # noqa: ANN202

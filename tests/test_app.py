@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import socket
 import stat
@@ -534,3 +535,41 @@ def test_capture_at_scale_factor_two_sends_the_physical_pixels(fake_api, fresh_u
             pattern.wait(5)
             pattern.stdout.close()
         display.stop()
+
+
+# --- desktop notifications -------------------------------------------------------------------
+
+
+def test_notices_go_to_the_desktops_notification_daemon(fake_api, fresh_user_dirs, tmp_path):
+    # GIVEN a session bus with a notification daemon (and the real keyring is not needed)
+    bus = desktop.start_session_bus()
+    calls = tmp_path / "notifications.jsonl"
+    daemon = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "support" / "fake_notifications.py"), str(calls)],
+        env={**os.environ, **bus.env},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert daemon.stdout.readline().strip() == b"ready"
+        app = start_app(fake_api, fresh_user_dirs, extra_env=bus.env)
+        try:
+            # WHEN the clipboard holds no image
+            subprocess.run(
+                ["xclip", "-selection", "clipboard", "-i", "/dev/null"], env=app.env, timeout=10
+            )
+            assert app.cli("clipboard").returncode == 0
+            # THEN the daemon is asked to show the notice, marked urgent
+            wait_until(
+                lambda: calls.exists() and "No image on the clipboard" in calls.read_text(),
+                what="the Notify call",
+            )
+            record = json.loads(calls.read_text().splitlines()[-1])
+            assert record["app"] == "desktop-vlm" and record["urgency"] == 2
+            assert "Copy an image" in record["body"]
+        finally:
+            app.stop()
+    finally:
+        daemon.kill()
+        daemon.wait(5)
+        daemon.stdout.close()
+        bus.stop()

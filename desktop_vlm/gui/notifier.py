@@ -1,9 +1,11 @@
-"""Short notices ("312 characters copied", "No image on the clipboard"): a tray balloon when
-there is a tray, otherwise a small toast in the corner of the screen, so a notice is never lost."""
+"""Short notices ("312 characters copied", "No image on the clipboard"): a desktop notification
+when the session has a notification daemon, else a tray balloon when there is a tray, else a
+small toast in the corner of the screen, so a notice is never lost."""
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
@@ -50,18 +52,32 @@ class Toast(QWidget):
         self._timer.start(msecs)
 
 
+class DesktopNotifier(Protocol):
+    def notify(self, title: str, body: str, *, error: bool = ..., msecs: int = ...) -> bool: ...
+
+
 class Notifier(QObject):
     shown = Signal(str, str)  # title, body: what the person was told
 
-    def __init__(self, tray: QSystemTrayIcon | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        tray: QSystemTrayIcon | None = None,
+        desktop: DesktopNotifier | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._tray = tray
+        self._desktop = desktop
         self._toast: Toast | None = None
 
     def notify(self, title: str, body: str, *, error: bool = False, msecs: int = 4000) -> None:
         log.info("notice: %s: %s", title, body)
         tray = self._tray
-        if tray is not None and tray.isVisible() and QSystemTrayIcon.supportsMessages():
+        if self._desktop is not None and self._desktop.notify(
+            title, body, error=error, msecs=msecs
+        ):
+            pass
+        elif tray is not None and tray.isVisible() and QSystemTrayIcon.supportsMessages():
             icon = (
                 QSystemTrayIcon.MessageIcon.Warning
                 if error
