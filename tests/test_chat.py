@@ -337,3 +337,21 @@ def test_follow_up_waits_until_the_gui_has_handled_the_previous_answer(chat):
     assert [t.role for t in conversation.turns] == ["user", "assistant"]
     assert conversation.turns[1].text == "First answer." and conversation.turns[1].complete
     assert len(chat.chat_requests()) == 1
+
+
+def test_markdown_renders_while_the_answer_streams(chat):
+    # GIVEN a server that holds the answer after three pieces
+    chat.api.enqueue(Stream(["**Total:** ", "13.49\n\n", "- coffee\n", "- cake"], pause_after=3))
+    chat.ask()
+    # THEN what has arrived is already rendered (no raw ** markers) before the answer ends
+    chat.qtbot.waitUntil(
+        lambda: (
+            "Total: 13.49" in chat.window.transcript_text()
+            and "**" not in chat.window.transcript_text()
+        ),
+        timeout=WAIT,
+    )
+    assert chat.window.streaming and "cake" not in chat.window.transcript_text()
+    chat.api.release()
+    chat.wait_text("cake")
+    chat.wait_idle()

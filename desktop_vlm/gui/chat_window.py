@@ -68,6 +68,11 @@ FLUSH_MS = 30
 #: Longer answers keep their streamed plain text instead of a Markdown re-render, which would
 #: stall the GUI thread for a noticeable time (about 0.2 s for 40,000 characters).
 MARKDOWN_LIMIT = 20_000
+#: While an answer streams it is shown as Markdown, re-rendered at most every LIVE_RENDER_MS and
+#: only while shorter than LIVE_MARKDOWN_LIMIT (each render is linear in the answer's length);
+#: past that the rest streams as plain text and the answer is rendered once when it ends.
+LIVE_MARKDOWN_LIMIT = 8_000
+LIVE_RENDER_MS = 150
 AUTO_MODEL = "Automatic"
 _FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -195,6 +200,12 @@ class ChatWindow(QMainWindow):
         self._answer_start = -1
         self._streaming = False
         self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS, timeout=self._flush)
+        self._render_timer = QTimer(
+            self, singleShot=True, interval=LIVE_RENDER_MS, timeout=self._render_live
+        )
+        self._streamed: list[str] = []  # the answer so far, for the live Markdown render
+        self._streamed_len = 0
+        self._rendered_at = 0.0
         self._build(presets, default_preset)
         self._shortcuts()
         self.set_streaming(False)
@@ -406,6 +417,9 @@ class ChatWindow(QMainWindow):
         cursor.insertHtml(f'<p><span class="who">{html.escape(model)}</span></p>')
         cursor.insertBlock()
         self._answer_start = cursor.position()
+        self._streamed = []
+        self._streamed_len = 0
+        self._rendered_at = 0.0
         self.set_streaming(True)
         self.status.setText(f"Waiting for {model}…")
 
@@ -424,6 +438,7 @@ class ChatWindow(QMainWindow):
     def finish_answer(self, turn: Turn, status: str = "") -> None:
         """Replace the streamed plain text by the rendered answer with its details."""
         self._flush()
+        self._render_timer.stop()
         if self._answer_start >= 0:
             cursor = self._end_cursor()
             if len(turn.text) > MARKDOWN_LIMIT:
@@ -442,6 +457,7 @@ class ChatWindow(QMainWindow):
     def fail(self, message: str, actions: list[ErrorAction], restore_question: str = "") -> None:
         """Show an error where the answer would be; what was typed goes back in the box."""
         self._flush()
+        self._render_timer.stop()
         self._answer_start = -1
         links = " · ".join(f'<a href="action:{a.key}">{html.escape(a.label)}</a>' for a in actions)
         cursor = self._end_cursor()
@@ -575,9 +591,33 @@ class ChatWindow(QMainWindow):
         self._pending.clear()
         bar = self.transcript.verticalScrollBar()
         following = bar.value() >= bar.maximum() - 8
-        self._end_cursor().insertText(text)
+        self._streamed.append(text)
+        self._streamed_len += len(text)
+        live = self._answer_start >= 0 and self._streamed_len <= LIVE_MARKDOWN_LIMIT
+        if live and time.monotonic() - self._rendered_at >= LIVE_RENDER_MS / 1000:
+            self._render_streamed()
+        else:
+            self._end_cursor().insertText(text)
+            if live and not self._render_timer.isActive():
+                self._render_timer.start()
         if following:
             bar.setValue(bar.maximum())
+
+    def _render_live(self) -> None:
+        if self._answer_start >= 0 and self._streamed_len <= LIVE_MARKDOWN_LIMIT:
+            bar = self.transcript.verticalScrollBar()
+            following = bar.value() >= bar.maximum() - 8
+            self._render_streamed()
+            if following:
+                bar.setValue(bar.maximum())
+
+    def _render_streamed(self) -> None:
+        """Replace the answer shown so far by its Markdown rendering."""
+        cursor = self._end_cursor()
+        cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertMarkdown("".join(self._streamed))
+        self._rendered_at = time.monotonic()
 
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.transcript.document())
