@@ -159,7 +159,7 @@ def build(app) -> Shell:  # noqa: ANN001
     def open_settings(first_run: bool = False) -> None:
         from PySide6.QtCore import Qt
 
-        from desktop_vlm.gui.settings_dialog import SettingsDialog, fetch_models
+        from desktop_vlm.gui.settings_dialog import SettingsDialog
         from desktop_vlm.platform.autostart import Autostart
         from desktop_vlm.services.config_writer import load_for_editing, save_config
 
@@ -172,7 +172,7 @@ def build(app) -> Shell:  # noqa: ANN001
             load_for_editing(path),
             keys,
             lambda cfg: save_config(cfg, path),
-            fetch_models,
+            lambda url, key: _endpoint().list_models_at(url, key),  # imported on the pool thread
             Autostart(),
             first_run=first_run,
         )
@@ -231,15 +231,14 @@ def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN00
     keyring is not touched at start-up at all. Otherwise it is read on a pool thread (a D-Bus
     round trip must not delay the tray).
     """
-    from urllib.parse import urlsplit
 
     from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
     from desktop_vlm.core.errors import VlmError
-    from desktop_vlm.core.urls import is_loopback_host
+    from desktop_vlm.core.urls import needs_key
 
     base_url = config.active.base_url
-    if keys.env_key() or is_loopback_host(urlsplit(base_url).hostname):
+    if keys.env_key() or not needs_key(base_url):
         return
 
     class Probe(QObject):

@@ -16,7 +16,7 @@ SYSTEM_PACKAGES=(
   xvfb xauth xdotool x11-xserver-utils xclip imagemagick trayer
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
-  libdbus-1-3 fonts-dejavu-core dbus dbus-x11 gnome-keyring desktop-file-utils
+  libdbus-1-3 fonts-dejavu-core dbus dbus-x11 gnome-keyring desktop-file-utils x11-utils
   sway grim python3-venv
 )
 

@@ -43,17 +43,67 @@ from desktop_vlm.core.config import Config, Profile, parse_config
 from desktop_vlm.core.config_dump import dump_config, toml_key, toml_string
 from desktop_vlm.core.errors import KeyringError
 from desktop_vlm.core.presets import Action, Preset, builtin_presets
-from desktop_vlm.gui.settings_dialog import FIRST_RUN_TEXT, SettingsDialog, fetch_models
+from desktop_vlm.gui.settings_dialog import FIRST_RUN_TEXT, SettingsDialog
 from desktop_vlm.platform.autostart import Autostart, exec_line
 from desktop_vlm.services import paths
 from desktop_vlm.services.client import check_endpoint
 from desktop_vlm.services.config_writer import load_for_editing, save_config
+from desktop_vlm.services.endpoint import list_models_at
 from desktop_vlm.services.secrets import KeyStore
-from desktop_vlm.services.settings import TEMPLATE, load_config
+from desktop_vlm.services.settings import load_config
 
 SHOTS = (
     Path(os.environ.get("DESKTOP_VLM_SHOTS", "")) if os.environ.get("DESKTOP_VLM_SHOTS") else None
 )
+
+
+#: A hand-written config.toml with comments, as a person keeps one.
+TEMPLATE = """\
+# desktop-vlm configuration. Every setting is optional; delete a line to get the default.
+# The API key is NOT stored here: use `desktop-vlm key set` (it goes to the OS keyring).
+
+# profile = "hyperbolic"          # which [profiles.NAME] to use
+# default_preset = "describe"     # see `desktop-vlm presets`
+
+[profiles.hyperbolic]
+base_url = "https://api.hyperbolic.xyz/v1"
+model = ""                        # empty: pick a vision model from the server's list
+
+# A local OpenAI-compatible server (vLLM, Ollama, LM Studio); select it with profile = "local"
+# [profiles.local]
+# base_url = "http://127.0.0.1:11434/v1"
+# model = "qwen2.5vl:7b"
+
+# [network]
+# connect_timeout = 10            # seconds
+# read_timeout = 120              # longest silence allowed while an answer streams
+# max_retries = 2                 # before the first token only
+
+# [image]
+# format = "auto"                 # auto | png | jpeg
+# jpeg_quality = 90
+
+# [hotkeys]                       # Qt shortcut syntax; "" switches one off
+# capture = "Ctrl+Alt+Q"
+# "capture:ocr" = "Meta+Shift+T"
+# clipboard = "Ctrl+Alt+V"
+
+# [capture]
+# handler = "auto"                # auto | qt | portal | grim | spectacle
+
+# Change a built-in preset, or add your own:
+# [presets.ocr]
+# model = "Qwen/Qwen2.5-VL-7B-Instruct"
+# [presets.alt-text]
+# title = "Alt text"
+# prompt = "Write concise alt text for this image."
+# actions = ["copy", "notify"]    # window | copy | notify
+# max_tokens = 200
+# temperature = 0.2
+
+# [prices]                        # USD per million tokens, for cost estimates
+# "my/model" = 0.15
+"""
 
 
 # --- fixtures and helpers ----------------------------------------------------------------
@@ -81,7 +131,7 @@ def open_dialog(qtbot, keys, config_path):
     """Build and show a SettingsDialog whose save writes the real config.toml."""
 
     def make(config: Config | None = None, **kwargs) -> SettingsDialog:
-        kwargs.setdefault("list_models", fetch_models)
+        kwargs.setdefault("list_models", list_models_at)
         dialog = SettingsDialog(
             config or Config(),
             kwargs.pop("keys", keys),

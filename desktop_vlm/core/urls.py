@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -16,3 +17,8 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def needs_key(base_url: str) -> bool:
+    """A server on this machine usually runs without a key; any other one needs one."""
+    return not is_loopback_host(urlsplit(base_url).hostname)

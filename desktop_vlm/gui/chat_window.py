@@ -496,7 +496,7 @@ class ChatWindow(QMainWindow):
 
     # --- actions --------------------------------------------------------------------------
 
-    def copy_last_answer(self, markdown: bool = False) -> None:
+    def copy_last_answer(self) -> None:
         turn = self._last_answer()
         if turn is None:
             return

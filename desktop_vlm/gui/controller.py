@@ -520,30 +520,16 @@ class Controller(QObject):
     def _refresh_history(self) -> None:
         if self._window is None:
             return
-        items: list[tuple[str, str, str]] = []
-        seen = set()
-        for c in self.conversations:
-            items.append((c.id, self._label(self._title(c), c.created), ""))
-            seen.add(c.id)
-        if self.history is not None:
-            for summary in self.history.list():
-                if summary.id not in seen:
-                    items.append(
-                        (
-                            summary.id,
-                            self._label(summary.title or summary.preset_id, summary.created),
-                            "",
-                        )
-                    )
-        items.sort(key=lambda item: -self._created(item[0]))
+        if self.history is not None and self.config.keep_history:
+            # Every conversation is saved as soon as its image is ready: the store is the list.
+            items = [
+                (s.id, self._label(s.title or s.preset_id, s.created), "")
+                for s in self.history.list()
+            ]
+        else:
+            items = [(c.id, self._label(self._title(c), c.created), "") for c in self.conversations]
         current = self._window.conversation.id if self._window.conversation else None
         self._window.set_conversations(items, current)
-
-    def _created(self, conversation_id: str) -> float:
-        for c in self.conversations:
-            if c.id == conversation_id:
-                return c.created
-        return 0.0
 
     def _preset(self, preset_id: str | None) -> Preset | None:
         try:

@@ -48,8 +48,9 @@ from PySide6.QtWidgets import (
 from desktop_vlm.core.config import DEFAULT_HOTKEYS, DEFAULT_PROFILE, Config, Profile
 from desktop_vlm.core.errors import ConfigError, KeyringError, VlmError
 from desktop_vlm.core.presets import DEFAULT_PRESET_ID, Action, Preset, builtin_presets
+from desktop_vlm.core.urls import needs_key
 from desktop_vlm.gui.worker import FunctionRunnable
-from desktop_vlm.services.client import ChatClient, check_endpoint, is_loopback_host
+from desktop_vlm.services.client import check_endpoint
 from desktop_vlm.services.models import looks_like_vision_model
 
 log = logging.getLogger(__name__)
@@ -90,15 +91,6 @@ class AutostartLike(Protocol):
     def disable(self) -> None: ...
 
 
-def fetch_models(base_url: str, key: str | None) -> list[str]:
-    """The ``list_models`` the app injects: one GET /models, no retries (a person is waiting)."""
-    client = ChatClient(base_url, key, connect_timeout=10.0, read_timeout=30.0, max_retries=0)
-    try:
-        return client.list_models()
-    finally:
-        client.close()
-
-
 def connection_summary(models: list[str]) -> str:
     vision = sum(1 for m in models if looks_like_vision_model(m))
     return f"Connected: {_count(len(models), 'model')}, {_count(vision, 'vision model')}"
@@ -115,7 +107,7 @@ def key_status_text(source: Any, base_url: str = "") -> str:
         return f"From {name} (the environment overrides the keyring)"
     if source.kind == "keyring":
         return "Stored in the keyring"
-    if is_loopback_host(urlsplit(base_url).hostname):
+    if not needs_key(base_url):
         return "Not set (a server on this machine usually needs none)"
     return "Not set"
 
@@ -681,7 +673,7 @@ class SettingsDialog(QDialog):
                 try:
                     key = keys.get(name)
                 except KeyringError:
-                    if not is_loopback_host(urlsplit(profile.base_url).hostname):
+                    if needs_key(profile.base_url):
                         raise
             check_endpoint(profile.base_url, bool(key))
             return list_models(profile.base_url, key)

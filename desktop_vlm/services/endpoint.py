@@ -6,13 +6,13 @@ Shared by the command line and the tray app so both treat keys and models the sa
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.errors import KeyMissingError, KeyringError
 from desktop_vlm.core.presets import Preset
+from desktop_vlm.core.urls import needs_key
 from desktop_vlm.services import paths
-from desktop_vlm.services.client import ChatClient, is_loopback_host
+from desktop_vlm.services.client import ChatClient
 from desktop_vlm.services.models import ModelCache, choose_model
 from desktop_vlm.services.secrets import KeyStore
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def api_key_for(config: Config, keys: KeyStore) -> str | None:
     """The key for the active profile; None is fine only for a server on this machine."""
     profile = config.active
-    local = is_loopback_host(urlsplit(profile.base_url).hostname)
+    local = not needs_key(profile.base_url)
     try:
         key = keys.get(profile.name)
     except KeyringError:
@@ -50,6 +50,15 @@ def make_client(config: Config, keys: KeyStore) -> ChatClient:
 
 def model_cache() -> ModelCache:
     return ModelCache(paths.cache_dir() / "models.json")
+
+
+def list_models_at(base_url: str, key: str | None) -> list[str]:
+    """One GET /models with no retries (the settings dialog's test; a person is waiting)."""
+    client = ChatClient(base_url, key, connect_timeout=10.0, read_timeout=30.0, max_retries=0)
+    try:
+        return client.list_models()
+    finally:
+        client.close()
 
 
 def served_models(client: ChatClient) -> list[str]:
