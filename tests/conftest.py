@@ -1,8 +1,11 @@
-"""Test session: a real X display, a private session bus with gnome-keyring, a tray host.
+"""Test tiers: ``tests/unit`` is pure (no display, D-Bus, keyring or network beyond what a test
+starts itself); ``tests/integration`` and ``tests/system`` get a real desktop.
 
-They start once, before any Qt object exists, and their variables go into ``os.environ`` so the
-in-process QApplication and every subprocess the tests start use them. Each test gets fresh
-user directories (config, data, cache, state, runtime) under its tmp_path.
+The desktop (an Xvfb display, a private session bus with gnome-keyring, a tray host) starts once,
+after collection and before any Qt object exists, and only when a collected test lies outside
+``tests/unit``; its variables go into ``os.environ`` so the in-process QApplication and every
+subprocess the tests start use them. Each test gets fresh user directories (config, data, cache,
+state, runtime) under its tmp_path.
 """
 
 from __future__ import annotations
@@ -18,19 +21,48 @@ sys.path.insert(0, str(Path(__file__).parent))
 from support import desktop  # noqa: E402
 from support.fake_api import fake_api  # noqa: E402,F401  (the loopback API server fixture)
 
+UNIT = Path(__file__).parent / "unit"
 _services: list[desktop.Service] = []
+_ISOLATED = (
+    "DESKTOP_VLM_API_KEY",
+    "HYPERBOLIC_API_KEY",
+    "DESKTOP_VLM_BASE_URL",
+    "WAYLAND_DISPLAY",
+    "QT_SCALE_FACTOR",
+    "QT_SCREEN_SCALE_FACTORS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     # No test may reach a real desktop, keyring or API of the machine running the tests.
-    for name in ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY", "DESKTOP_VLM_BASE_URL",
-                 "WAYLAND_DISPLAY", "QT_SCALE_FACTOR", "QT_SCREEN_SCALE_FACTORS"):
+    for name in _ISOLATED:
         os.environ.pop(name, None)
     home = desktop.private_home()
     os.environ["HOME"] = str(home)
     os.environ.update(desktop.user_dirs(home))
+
+
+def needs_desktop(item: pytest.Item) -> bool:
+    return UNIT not in Path(str(item.path)).parents
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput") or _services:
+        return
+    if not any(needs_desktop(item) for item in session.items):
+        return  # only unit tests: no display, no bus, no keyring
     display = desktop.start_xvfb()
     _services.append(display)
     os.environ.update(display.env)
@@ -39,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     bus = desktop.start_session_bus()
     _services.append(bus)
     os.environ.update(bus.env)
-    _services.append(desktop.start_keyring(bus, home))
+    _services.append(desktop.start_keyring(bus, Path(os.environ["HOME"])))
     _services.append(desktop.start_trayer(display))
 
 
@@ -60,6 +92,6 @@ def fresh_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     dirs = desktop.user_dirs(tmp_path / "user")
     for name, value in dirs.items():
         monkeypatch.setenv(name, value)
-    for name in ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY", "DESKTOP_VLM_BASE_URL"):
+    for name in _ISOLATED[:3]:
         monkeypatch.delenv(name, raising=False)
     return dirs

@@ -33,7 +33,7 @@ from desktop_vlm.platform import sysinfo
 from desktop_vlm.platform.screenshot import CaptureError, Handler, ScreenGrab, grab_screens
 from desktop_vlm.platform.screenshot.main import session_hint
 
-SUPPORT = Path(__file__).parent / "support"
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
 PATTERN = SUPPORT / "screenshot_pattern.py"
 PROBE = SUPPORT / "screenshot_probe.py"
 FAKE_PORTAL = SUPPORT / "fake_portal.py"

@@ -30,7 +30,7 @@ from support import desktop
 from desktop_vlm.gui.overlay import RegionInfo, RegionOverlay, image_scale, pixel_rect_between
 from desktop_vlm.platform.screenshot.models import ScreenGrab
 
-SUPPORT = Path(__file__).parent / "support"
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
 BORDER = (61, 174, 233)  # the overlay's selection border colour
 # The in-process display is 1920x1080; the noise covers everything below the tray host's row.
 PATTERN_GEOMETRY = (240, 160, 1680, 920)

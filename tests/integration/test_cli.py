@@ -18,24 +18,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.cli_run import CANARY, DATA_URL, one_line_error, run  # noqa: F401
 from support.fake_api import HtmlError, InvalidJSON, Status, Stream
 
 from desktop_vlm.core.errors import ExitCode
 from desktop_vlm.core.presets import builtin_presets
-
-CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e1a3b5d7f9e1c"
-DATA_URL = re.compile(r"^data:image/(png|jpeg);base64,([A-Za-z0-9+/]+=*)$")
-
-
-def run(*args: str, env: dict | None = None, stdin: bytes | None = None, timeout: float = 60):
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_vlm", *args],
-        input=stdin,
-        capture_output=True,
-        env=full_env,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -66,15 +53,6 @@ def sent_image(api) -> Image.Image:
     image = Image.open(io.BytesIO(base64.b64decode(match.group(2), validate=True)))
     assert image.format == {"png": "PNG", "jpeg": "JPEG"}[match.group(1)]
     return image
-
-
-def one_line_error(result) -> str:
-    err = result.stderr.decode()
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("desktop-vlm: ")
-    return lines[0]
 
 
 # --- the happy path ----------------------------------------------------------------------

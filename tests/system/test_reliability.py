@@ -29,6 +29,9 @@ import pytest
 from PIL import Image, ImageDraw
 from PySide6.QtCore import QTimer
 from support import desktop, images
+from support.app_process import start_app, wait_until
+from support.chat_harness import WAIT, Harness
+from support.cli_run import one_line_error, run
 from support.fake_api import (
     Behaviour,
     CutMidEvent,
@@ -42,9 +45,6 @@ from support.fake_api import (
     Status,
     Stream,
 )
-from test_app import start_app, wait_until
-from test_chat import WAIT, Harness
-from test_cli import one_line_error, run
 
 from desktop_vlm.core.config import Config, with_base_url
 from desktop_vlm.core.errors import ExitCode

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop_vlm.gui import icons
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESOURCES = REPO / "resources"
 HICOLOR = RESOURCES / "icons" / "hicolor"
 HICOLOR_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)

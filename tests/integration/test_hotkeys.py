@@ -26,7 +26,7 @@ from desktop_vlm.core.errors import HotkeyError
 from desktop_vlm.platform import sysinfo
 from desktop_vlm.platform.hotkeys import GlobalHotkeys, available, backend_name, clear_caches
 
-SUPPORT = Path(__file__).parent / "support"
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
 SIGNAL_TIMEOUT_MS = 15_000
 
 
