@@ -1,12 +1,11 @@
 """The tray app: builds the real objects, injects them, and runs Qt's event loop.
 
-``python -m desktop_vlm.app [--then COMMAND] [--preset ID]`` is what ``desktop-vlm capture``
-starts in the background when no app is running yet.
+``python -m desktop_vlm.app`` is what ``desktop-vlm`` and ``desktop-vlm capture`` start when no
+app is running yet; a command then reaches it over the instance socket like any other.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import logging.handlers
 import os
@@ -14,8 +13,8 @@ import sys
 import time
 
 from desktop_vlm import APP_NAME, __version__
+from desktop_vlm.core.errors import ExitCode
 from desktop_vlm.core.logsafe import install_redaction
-from desktop_vlm.platform import instance
 
 log = logging.getLogger(__name__)
 
@@ -51,47 +50,68 @@ def setup_logging() -> None:
     qInstallMessageHandler(handle)
 
 
-def run(then: str | None = None, preset: str | None = None, handler: str | None = None) -> int:
+def _say(text: str) -> None:
+    sys.stderr.write(f"{APP_NAME}: {text}\n")
+
+
+def run() -> int:
+    from desktop_vlm.platform import display, instance
+
+    problem = display.problem()
+    if problem:
+        _say(problem)
+        return int(ExitCode.NO_DISPLAY)
     from PySide6.QtWidgets import QApplication
 
     from desktop_vlm.platform.instance_server import AlreadyRunning, InstanceServer
 
     started = time.perf_counter()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication([APP_NAME])
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_NAME)
     app.setQuitOnLastWindowClosed(False)
     setup_logging()
 
-    server = InstanceServer()
+    shell = None
+    server = InstanceServer(validate=lambda command, preset: _refusal(shell, command, preset))
     try:
         server.start()
     except AlreadyRunning:
-        # Another app holds the lock (maybe still starting): hand it our command instead.
-        return _forward_to_running(then or "show", preset, handler)
+        # Another app holds the lock (maybe still starting): bring that one forward instead.
+        try:
+            instance.hand_off("show", wait_s=5)
+        except (instance.NotRunning, instance.NoReply, OSError):
+            _say("another instance holds the lock but does not answer")
+            return int(ExitCode.APP)
+        return 0
+    except OSError as exc:
+        _say(f"the app's private runtime directory cannot be used ({exc}); remove it and retry")
+        return int(ExitCode.APP)
 
     shell = build(app)
     server.command_received.connect(shell.controller.handle_command)
     app.aboutToQuit.connect(server.stop)
     log.info("tray ready in %.0f ms", (time.perf_counter() - started) * 1000)
-    if then:
-        shell.controller.handle_command(then, preset, handler)
     return app.exec()
 
 
-class Shell:
-    """The assembled app; kept alive for the life of the event loop."""
+def _refusal(shell, command: str, preset: str | None) -> str | None:  # noqa: ANN001
+    if shell is None or not preset or command not in ("capture", "clipboard"):
+        return None
+    presets = shell.controller.config.presets
+    if preset in presets:
+        return None
+    return f"There is no preset '{preset}' (known: {', '.join(presets)})"
 
-    def __init__(self, **parts) -> None:  # noqa: ANN003
-        self.__dict__.update(parts)
 
-
-def build(app) -> Shell:  # noqa: ANN001
+def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
     from desktop_vlm.gui import icons
     from desktop_vlm.gui.controller import Controller
+    from desktop_vlm.gui.history import History
     from desktop_vlm.gui.notifier import Notifier
     from desktop_vlm.gui.overlay import RegionOverlay
+    from desktop_vlm.gui.shell import Shell
     from desktop_vlm.gui.tray import Tray
     from desktop_vlm.gui.worker import StreamWorker
     from desktop_vlm.platform.clipboard import read_clipboard_image, set_clipboard_text
@@ -105,158 +125,98 @@ def build(app) -> Shell:  # noqa: ANN001
     loaded = load_config()
     config = loaded.config
     keys = KeyStore()
-
     tray = Tray(config.presets.values(), config.default_preset)
     tray_ok = Tray.available()
     if tray_ok:
         tray.show()
     notifier = Notifier(tray.icon if tray_ok else None, _desktop_notifications())
-    worker = StreamWorker(
-        lambda cfg: _endpoint().make_client(cfg, keys),
-        lambda *args: _endpoint().resolve_model(*args),
-        lambda client: _endpoint().served_models(client),
-    )
+    worker = StreamWorker(_LazyEndpoint(keys))
     overlay = RegionOverlay()
-    handler = None if config.capture_handler == "auto" else config.capture_handler
-    history = _open_history(paths.data_dir() / "history.sqlite3")
+    history = History(_open_history(paths.data_dir() / "history.sqlite3"))
+    history.enabled = config.keep_history
     controller = Controller(
         config,
         worker=worker,
         overlay=overlay,
         notifier=notifier,
-        grab=lambda forced=None: grab_screens(
-            None if (forced or handler) in (None, "auto") else (forced or handler)
-        ),
+        grab=lambda forced=None: grab_screens(_method(forced, config.capture_handler)),
         read_clipboard=read_clipboard_image,
         write_clipboard=set_clipboard_text,
         history=history,
     )
-    tray.capture_requested.connect(controller.capture)
-    tray.clipboard_requested.connect(controller.ask_clipboard)
-    tray.preset_chosen.connect(controller.set_default_preset)
-    tray.open_chat_requested.connect(controller.open_window)
-    tray.settings_requested.connect(controller.settings_requested.emit)
-    tray.quit_requested.connect(app.quit)
     controller.quit_requested.connect(app.quit)
-    controller.busy_changed.connect(tray.set_busy)
-    app.aboutToQuit.connect(worker.stop)
+    tray.quit_requested.connect(app.quit)
+    app.aboutToQuit.connect(worker.stop_all)
+    app.aboutToQuit.connect(history.close)
+    app.aboutToQuit.connect(notifier.close)
 
-    hotkeys = GlobalHotkeys()
-    hotkeys.activated.connect(lambda action: _hotkey(controller, action))
-    problems = list(loaded.warnings) + register_hotkeys(hotkeys, config)
-    shell = Shell(
-        tray=tray,
-        notifier=notifier,
-        worker=worker,
-        overlay=overlay,
-        controller=controller,
-        hotkeys=hotkeys,
-        keys=keys,
-        config=config,
-        settings=None,
-    )
-
-    def open_settings(first_run: bool = False) -> None:
-        from PySide6.QtCore import Qt
-
-        from desktop_vlm.gui.settings_dialog import SettingsDialog
+    def make_settings(first_run: bool):  # noqa: ANN202 - the real parts the dialog needs
+        from desktop_vlm.gui.settings import SettingsDialog
         from desktop_vlm.platform.autostart import Autostart
-        from desktop_vlm.services.config_writer import load_for_editing, save_config
+        from desktop_vlm.services.config_file import load_for_editing, save_config
+        from desktop_vlm.services.settings import ENV_BASE_URL
 
-        if shell.settings is not None and shell.settings.isVisible():
-            shell.settings.raise_()
-            shell.settings.activateWindow()
-            return
         path = paths.config_file()
-        dialog = SettingsDialog(
-            load_for_editing(path),
+        editable = load_for_editing(path)
+        return SettingsDialog(
+            editable.config,
             keys,
-            lambda cfg: save_config(cfg, path),
-            lambda url, key: _endpoint().list_models_at(url, key),  # imported on the pool thread
+            lambda cfg: save_config(cfg, path, editable.fingerprint),
+            lambda url, key: _endpoint().list_models_at(url, key),  # on the pool thread
             Autostart(),
             first_run=first_run,
+            unreadable=editable.problem,
+            config_path=str(path),
+            overridden_url=os.environ.get(ENV_BASE_URL, "").strip(),
         )
 
-        def applied(_saved) -> None:  # noqa: ANN001
-            fresh = load_config().config  # with the environment's overrides again
-            controller.apply_config(fresh)
-            tray.set_presets(fresh.presets.values(), fresh.default_preset)
-            hotkeys.unregister_all()
-            for problem in register_hotkeys(hotkeys, fresh):
-                notifier.notify("Hotkey not available", problem, error=True)
+    def save_default_preset(preset_id: str) -> None:
+        from desktop_vlm.services.config_file import load_for_editing, save_config
 
-        dialog.applied.connect(applied)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.destroyed.connect(lambda *_: setattr(shell, "settings", None))
-        shell.settings = dialog
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        path = paths.config_file()
+        editable = load_for_editing(path)
+        if editable.problem:
+            raise OSError(editable.problem)
+        from dataclasses import replace
 
-    shell.open_settings = open_settings
-    controller.settings_requested.connect(open_settings)
-    if not tray_ok:
-        problems.insert(
-            0,
-            "The system tray is unavailable, so there is no tray icon. Use the hotkeys or "
-            "`desktop-vlm capture`, `desktop-vlm clipboard` and `desktop-vlm quit`.",
-        )
-    if problems:
-        notifier.notify("desktop-vlm", "\n".join(problems[:4]), error=True, msecs=10000)
-    _check_first_run(config, keys, open_settings, shell)
+        save_config(replace(editable.config, default_preset=preset_id), path,
+                    editable.fingerprint)
+
+    shell = Shell(
+        tray=tray,
+        tray_available=tray_ok,
+        notifier=notifier,
+        controller=controller,
+        worker=worker,
+        overlay=overlay,
+        hotkeys=GlobalHotkeys(),
+        keys=keys,
+        config=config,
+        load_config=lambda: load_config().config,  # with the environment's overrides again
+        make_settings=make_settings,
+        save_default_preset=save_default_preset,
+    )
+    shell.start(loaded.warnings)
     return shell
 
 
-def register_hotkeys(hotkeys, config) -> list[str]:  # noqa: ANN001
-    """Register the configured (or default) hotkeys; the problems a person should hear of."""
-    from desktop_vlm.core.config import DEFAULT_HOTKEYS
-
-    problems = []
-    for action, shortcut in {**DEFAULT_HOTKEYS, **config.hotkeys}.items():
-        if not shortcut:
-            continue  # an empty shortcut in config.toml switches that hotkey off
-        try:
-            hotkeys.register(action, shortcut)
-        except Exception as exc:  # noqa: BLE001 - HotkeyError, or a backend failing oddly
-            log.warning("hotkey %s (%s) not registered: %s", action, shortcut, exc)
-            if action in config.hotkeys or not _is_unavailable(exc):
-                problems.append(str(exc))
-    return problems
+def _method(forced: str | None, configured: str) -> str | None:
+    chosen = forced or configured
+    return None if chosen in (None, "", "auto") else chosen
 
 
-def _check_first_run(config, keys, open_settings, shell) -> None:  # noqa: ANN001
-    """No key for a remote provider: open Settings with the first-run explanation.
+class _LazyEndpoint:
+    """services.endpoint, imported on first use (on a pool thread): the HTTP stack costs about
+    20 MB and 50 ms that the idle tray does not need."""
 
-    A server on this machine needs no key, and a key in the environment is enough: then the
-    keyring is not touched at start-up at all. Otherwise it is read on a pool thread (a D-Bus
-    round trip must not delay the tray).
-    """
+    def __init__(self, keys) -> None:  # noqa: ANN001
+        self._keys = keys
+        self._real = None
 
-    from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-
-    from desktop_vlm.core.errors import VlmError
-    from desktop_vlm.core.urls import needs_key
-
-    base_url = config.active.base_url
-    if keys.env_key() or not needs_key(base_url):
-        return
-
-    class Probe(QObject):
-        missing = Signal()
-
-    class Run(QRunnable):
-        def run(self) -> None:
-            try:
-                if not keys.get(config.active.name):
-                    log.info("no API key yet: opening the first-run settings")
-                    probe.missing.emit()
-            except VlmError as exc:
-                log.info("first-run check: %s", exc)
-
-    probe = Probe()
-    probe.missing.connect(lambda: open_settings(first_run=True))
-    shell.first_run_probe = probe
-    QThreadPool.globalInstance().start(Run())
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if self._real is None:
+            self._real = _endpoint().Endpoint(self._keys)
+        return getattr(self._real, name)
 
 
 def _desktop_notifications():  # noqa: ANN202
@@ -268,8 +228,6 @@ def _desktop_notifications():  # noqa: ANN202
 
 
 def _endpoint():  # noqa: ANN202
-    """services.endpoint, imported on first use (on a pool thread): the HTTP stack costs about
-    20 MB and 50 ms that the idle tray does not need."""
     from desktop_vlm.services import endpoint
 
     return endpoint
@@ -285,37 +243,8 @@ def _open_history(path):  # noqa: ANN001, ANN202
         return None
 
 
-def _is_unavailable(exc: Exception) -> bool:
-    return "not available" in str(exc)
-
-
-def _hotkey(controller, action: str) -> None:  # noqa: ANN001
-    command, _, preset = action.partition(":")
-    controller.handle_command(command, preset or None)
-
-
-def _forward_to_running(command: str, preset: str | None, handler: str | None = None) -> int:
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            instance.send(command, preset, handler=handler)
-            return 0
-        except instance.NotRunning:
-            if time.monotonic() > deadline:
-                sys.stderr.write(
-                    f"{APP_NAME}: another instance holds the lock but does not answer\n"
-                )
-                return 14
-            time.sleep(0.1)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"{APP_NAME}-app")
-    parser.add_argument("--then", choices=instance.COMMANDS)
-    parser.add_argument("--preset")
-    parser.add_argument("--handler", choices=instance.HANDLERS)
-    args = parser.parse_args(argv)
-    return run(args.then, args.preset, args.handler)
+    return run()
 
 
 if __name__ == "__main__":

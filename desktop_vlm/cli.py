@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 from desktop_vlm import APP_NAME, __version__
 from desktop_vlm.core.errors import ExitCode, UsageError, VlmError
+from desktop_vlm.core.vocabulary import CAPTURE_METHOD_NAMES, FORWARDED_COMMANDS
 
 if TYPE_CHECKING:
     from desktop_vlm.core.config import Config
 
 log = logging.getLogger(__name__)
 
-FORWARDED = ("capture", "clipboard", "quit", "show")
+FORWARDED = (*FORWARDED_COMMANDS, "show")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "capture":
             p.add_argument(
                 "--handler",
-                choices=("auto", "qt", "portal", "grim", "spectacle"),
+                choices=CAPTURE_METHOD_NAMES,
                 help="force a screen-grab method (default: [capture] handler in config.toml)",
             )
     sub.add_parser("quit", help="stop the running app")
@@ -111,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _error_line(text: str) -> None:
+    # What a server said may be in the message: nothing of it may steer the terminal.
+    if sys.stderr.isatty():
+        from desktop_vlm.core.text import terminal_safe
+
+        text = terminal_safe(text)
     sys.stderr.write(f"{APP_NAME}: {text}\n")
     sys.stderr.flush()
 
@@ -142,7 +148,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "models":
         return _cmd_models(args, _config(args))
     if command == "ask":
-        return _cmd_ask(args, _config(args))
+        from desktop_vlm.ask import run_ask
+
+        return run_ask(args, _config(args))
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -254,161 +262,6 @@ def _cmd_models(args: argparse.Namespace, config: Config) -> int:
     if not models:
         _error_line("the server lists no models")
     return 0
-
-
-# --- ask ----------------------------------------------------------------------------------
-
-
-def _cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    import json
-    import time
-
-    from desktop_vlm.core.completions import ChatRequest
-    from desktop_vlm.core.conversation import Conversation, ImageRef
-    from desktop_vlm.core.imageprep import prepare_image
-    from desktop_vlm.core.pricing import estimate_cost, format_cost
-    from desktop_vlm.services.endpoint import make_client, resolve_model
-    from desktop_vlm.services.secrets import KeyStore
-
-    started = time.monotonic()
-    try:
-        preset = config.preset(args.preset)
-    except KeyError:
-        raise UsageError(
-            f"There is no preset {args.preset!r}",
-            f"Known presets: {', '.join(config.presets)}",
-        ) from None
-
-    source = sys.stdin.buffer.read() if args.image == "-" else args.image
-    if preset.asks_question and not args.prompt:
-        args.prompt = _ask_question(preset.id, stdin_used=args.image == "-")
-    if args.prompt is not None and not args.prompt.strip():
-        raise UsageError("The prompt is empty", "Give a question with --prompt")
-    prompt = (
-        preset.first_prompt(args.prompt) if preset.asks_question else (args.prompt or preset.prompt)
-    )
-
-    image = prepare_image(
-        source, image_format=config.image_format, jpeg_quality=config.jpeg_quality
-    )
-    import base64
-
-    conversation = Conversation(
-        image=ImageRef(
-            image.mime, base64.b64encode(image.data).decode("ascii"), image.width, image.height
-        ),
-        preset_id=preset.id,
-    )
-    conversation.ask(prompt)
-
-    client = make_client(config, KeyStore())
-    model = resolve_model(config, preset, client, args.model)
-    request = ChatRequest(
-        model=model,
-        messages=conversation.messages(),
-        max_tokens=preset.max_tokens,
-        temperature=preset.temperature,
-    )
-    status = _Status(enabled=not args.json and sys.stderr.isatty())
-    status.show(f"{image.describe()} → {model} …")
-    stream = client.stream_chat(request)
-    wrote_newline = True
-    try:
-        for piece in stream:
-            status.clear()
-            if not args.json:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-                wrote_newline = piece.endswith("\n")
-    except KeyboardInterrupt:
-        stream.cancel()
-        status.clear()
-        if not wrote_newline:
-            sys.stdout.write("\n")
-        raise
-    finally:
-        status.clear()
-    if not args.json and not wrote_newline:
-        sys.stdout.write("\n")
-    result = stream.result
-    assert result is not None
-    usage = result.completion.usage
-    cost = estimate_cost(
-        result.completion.model, usage.prompt_tokens, usage.completion_tokens, config.prices
-    )
-    if args.json:
-        out = {
-            "answer": result.completion.text,
-            "model": result.completion.model,
-            "preset": preset.id,
-            "finish_reason": result.completion.finish_reason,
-            "usage": usage.to_dict(),
-            "cost_usd": cost,
-            "timings": {
-                "time_to_first_token_s": _round(result.ttft_s),
-                "request_s": _round(result.elapsed_s),
-                "total_s": _round(time.monotonic() - started),
-            },
-            "image": {
-                "mime": image.mime,
-                "width": image.width,
-                "height": image.height,
-                "bytes": len(image.data),
-                "source_width": image.source_width,
-                "source_height": image.source_height,
-            },
-        }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-    elif sys.stderr.isatty():
-        tokens = usage.total_tokens
-        summary = [result.completion.model]
-        if tokens is not None:
-            summary.append(f"{tokens} tokens")
-        summary.append(format_cost(cost))
-        if result.ttft_s is not None:
-            summary.append(f"first token {result.ttft_s:.2f} s")
-        sys.stderr.write("\x1b[2m" + " · ".join(summary) + "\x1b[0m\n")
-    if result.completion.finish_reason == "length":
-        _error_line(
-            f"note: the answer was cut at max_tokens ({preset.max_tokens}); raise it for "
-            f"preset '{preset.id}' in config.toml"
-        )
-    return 0
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def _ask_question(preset_id: str, stdin_used: bool) -> str:
-    if stdin_used or sys.stdin is None or not sys.stdin.isatty():
-        raise UsageError(
-            f"The '{preset_id}' preset needs your question", 'Give it with --prompt "..."'
-        )
-    try:
-        return input("Question: ")
-    except EOFError:
-        raise UsageError("No question given", 'Give it with --prompt "..."') from None
-
-
-class _Status:
-    """A transient status line on a terminal's stderr, erased when the answer starts."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.shown = False
-
-    def show(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\x1b[2m{text}\x1b[0m")
-            sys.stderr.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self.shown = False
 
 
 if __name__ == "__main__":

@@ -2,20 +2,22 @@
 
 `desktop-vlm capture` is what a keyboard shortcut runs, so the common hand-off to a running app
 takes a path that imports only the standard library's socket and json: no argparse, no logging,
-no Qt. Anything else, or any trouble on the fast path, goes to the full command line (cli.py).
+no Qt. Anything else, or any trouble on the fast path, goes to the full command line (cli.py),
+which explains it.
 """
 
 from __future__ import annotations
 
 import sys
 
-_FORWARDED = ("capture", "clipboard", "quit")
+from desktop_vlm.core.vocabulary import CAPTURE_METHOD_NAMES, FORWARDED_COMMANDS
+
 _OPTIONS = {"--preset": "preset", "--handler": "handler"}
 
 
 def _fast_forward(argv: list[str]) -> int | None:
     """Exit code when the running app took the command, None to use the full CLI."""
-    if argv and argv[0] not in _FORWARDED:
+    if argv and argv[0] not in FORWARDED_COMMANDS:
         return None
     command = argv[0] if argv else "show"
     options: dict[str, str] = {}
@@ -33,12 +35,14 @@ def _fast_forward(argv: list[str]) -> int | None:
         else:
             rest = rest[1:]
         options[_OPTIONS[flag]] = value
+    if options.get("handler", "auto") not in CAPTURE_METHOD_NAMES:
+        return None
     from desktop_vlm.platform import instance
 
-    if options.get("handler", "auto") not in instance.HANDLERS:
-        return None
     try:
-        reply = instance.send(command, options.get("preset"), handler=options.get("handler"))
+        reply = instance.hand_off(command, options.get("preset"), options.get("handler"))
+    except instance.NoReply:
+        return 0  # delivered; the app is busy and will act on it
     except Exception:  # noqa: BLE001 - not running, or anything odd: the full CLI explains
         return None
     return 0 if reply.get("ok") else None

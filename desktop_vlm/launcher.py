@@ -9,18 +9,24 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
-from desktop_vlm.core.errors import AppError
+from desktop_vlm.core.errors import AppError, UsageError
 from desktop_vlm.platform import instance
 
 log = logging.getLogger(__name__)
 
+#: How long `capture` waits for an app it started to answer.
+START_WAIT_S = 15.0
+
 
 def forward(command: str, preset: str | None = None, handler: str | None = None) -> int:
     try:
-        reply = instance.send(command, preset, handler=handler)
+        reply = instance.hand_off(command, preset, handler)
     except instance.NotRunning:
         return _not_running(command, preset, handler)
+    except instance.NoReply:
+        return 0  # delivered: the app is busy and will act on it
     except PermissionError as exc:
         raise AppError(f"The app's private directory is unsafe: {exc}") from None
     except OSError as exc:
@@ -28,9 +34,16 @@ def forward(command: str, preset: str | None = None, handler: str | None = None)
             f"Could not reach the running app ({exc.strerror or exc})",
             "Quit it from the tray (or `desktop-vlm quit`) and start it again",
         ) from None
-    if not reply.get("ok"):
-        raise AppError(f"The running app refused the command: {reply.get('error', 'no reason')}")
-    return 0
+    return _checked(reply)
+
+
+def _checked(reply: dict) -> int:
+    if reply.get("ok"):
+        return 0
+    error = str(reply.get("error", "no reason"))[:300]
+    if error.startswith("There is no preset"):
+        raise UsageError(error, "List them with `desktop-vlm presets`")
+    raise AppError(f"The running app refused the command: {error}")
 
 
 def _not_running(command: str, preset: str | None, handler: str | None) -> int:
@@ -41,25 +54,32 @@ def _not_running(command: str, preset: str | None, handler: str | None) -> int:
         from desktop_vlm.app import run
 
         return run()
-    start_detached(command, preset, handler)
-    return 0
+    proc = start_detached()
+    # Hand the command over once the new app listens, so a failure to start is reported here
+    # (exit 14) instead of vanishing with a detached process.
+    deadline = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            return _checked(instance.hand_off(command, preset, handler, wait_s=0.2))
+        except instance.NotRunning:
+            if proc.poll() is not None:
+                break
+        except instance.NoReply:
+            return 0
+    raise AppError(
+        "The tray app could not be started" + (
+            f" (it exited with status {proc.returncode})" if proc.poll() is not None else ""
+        ),
+        "Run `desktop-vlm` in a terminal to see why",
+    )
 
 
-def start_detached(
-    command: str | None = None, preset: str | None = None, handler: str | None = None
-) -> None:
-    """Start the tray app in the background, performing ``command`` once it is up."""
+def start_detached():  # noqa: ANN201 - subprocess.Popen
+    """Start the tray app in the background, detached from this terminal."""
     import subprocess  # only here: the forwarding path must stay light
 
-    argv = [sys.executable, "-m", "desktop_vlm.app"]
-    if command:
-        argv += ["--then", command]
-    if preset:
-        argv += ["--preset", preset]
-    if handler:
-        argv += ["--handler", handler]
-    subprocess.Popen(
-        argv,
+    return subprocess.Popen(
+        [sys.executable, "-m", "desktop_vlm.app"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -47,4 +47,9 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The machine's own checks first: lint, format, and the layers of DESIGN.md.
+"$VENV/bin/ruff" check --quiet desktop_vlm tests
+"$VENV/bin/ruff" format --check --quiet desktop_vlm tests
+"$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
+
 exec "$VENV/bin/python" -m pytest "$@"

@@ -29,22 +29,43 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class RequestForm:
+    """How a server wants a request written: providers differ, and say so in a 400."""
+
+    #: "max_tokens", or "max_completion_tokens" for OpenAI's reasoning models.
+    token_param: str = "max_tokens"
+    #: False for models that take only their default temperature.
+    temperature: bool = True
+    #: False for older servers that reject ``stream_options`` (no usage for streamed answers).
+    stream_options: bool = True
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     model: str
     messages: list[dict[str, Any]]
     max_tokens: int | None = None
     temperature: float | None = None
 
-    def body(self, *, stream: bool, include_usage: bool = True) -> dict[str, Any]:
+    def body(self, *, stream: bool, form: RequestForm | None = None) -> dict[str, Any]:
+        form = form or RequestForm()
         body: dict[str, Any] = {"model": self.model, "messages": self.messages}
         if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
-        if self.temperature is not None:
+            body[form.token_param] = self.max_tokens
+        if self.temperature is not None and form.temperature:
             body["temperature"] = self.temperature
         body["stream"] = stream
-        if stream and include_usage:
+        if stream and form.stream_options:
             body["stream_options"] = {"include_usage": True}
         return body
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One piece of a streamed answer: its text, or thinking a reasoning model shows apart."""
+
+    text: str = ""
+    reasoning: str = ""
 
 
 @dataclass
@@ -52,6 +73,7 @@ class ChunkInfo:
     """What one streamed chunk contributes."""
 
     text: str = ""
+    reasoning: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -65,6 +87,7 @@ class Completion:
     model: str
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    reasoning: str = ""
 
 
 def parse_usage(obj: Any) -> Usage | None:
@@ -121,8 +144,15 @@ def parse_chunk(data: str) -> ChunkInfo:
         choice = choices[0]
         if isinstance(choice, dict):
             delta = choice.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                info.text = delta["content"]
+            if isinstance(delta, dict):
+                if isinstance(delta.get("content"), str):
+                    info.text = delta["content"]
+                # DeepSeek, vLLM and llama.cpp send thinking as reasoning_content, OpenRouter
+                # and Ollama as reasoning: kept apart from the answer.
+                for key in ("reasoning_content", "reasoning"):
+                    if isinstance(delta.get(key), str) and delta[key]:
+                        info.reasoning = delta[key]
+                        break
             info.finish_reason = choice.get("finish_reason") or None
     return info
 
@@ -136,8 +166,11 @@ def parse_completion(obj: Any, fallback_model: str) -> Completion:
         raise ProtocolError("The server's answer has no choices[0].message") from exc
     if not isinstance(content, str):
         raise ProtocolError("The server's answer content is not text")
+    message = choice["message"]
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
     return Completion(
         text=content,
+        reasoning=reasoning if isinstance(reasoning, str) else "",
         model=obj.get("model") or fallback_model,
         finish_reason=choice.get("finish_reason"),
         usage=parse_usage(obj.get("usage")) or Usage(),

@@ -20,6 +20,7 @@ from desktop_vlm.core.presets import (
     builtin_presets,
     merge_preset,
 )
+from desktop_vlm.core.vocabulary import CAPTURE_METHOD_NAMES
 
 HYPERBOLIC_BASE_URL = "https://api.hyperbolic.xyz/v1"
 DEFAULT_PROFILE = "hyperbolic"
@@ -61,6 +62,14 @@ class Config:
     hotkeys: Mapping[str, str] = field(default_factory=dict)
     capture_handler: str = "auto"
     keep_history: bool = True
+    #: A CA bundle to verify servers with (a private CA); "" uses SSL_CERT_FILE or the system's.
+    ca_bundle: str = ""
+    #: "auto" covers e-mail addresses, card numbers, IBANs and keys before an image is sent.
+    redact: str = "off"
+    #: Show the exact image, host and model before anything is sent.
+    confirm_send: bool = False
+    #: No request leaves the machine: only the offline engine and servers on loopback answer.
+    local_only: bool = False
 
     @property
     def active(self) -> Profile:
@@ -126,11 +135,12 @@ def _one_of(*choices: str) -> Callable[[Any], bool]:
 def is_http_url(v: Any) -> bool:
     if not isinstance(v, str):
         return False
-    parts = urlsplit(v)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    from desktop_vlm.core.secrets_rules import base_url_problem
+
+    return base_url_problem(v) is None
 
 
-is_http_url.__doc__ = "an http:// or https:// URL"
+is_http_url.__doc__ = "an http:// or https:// URL without a user name, password or query"
 _is_str.__doc__ = "text in quotes"
 _is_bool.__doc__ = "true or false"
 
@@ -173,6 +183,9 @@ _PRESET_FIELDS: dict[str, Callable[[Any], bool]] = {
     "max_tokens": _integer(1, 1_000_000),
     "temperature": _number(0, 2),
     "asks_question": _is_bool,
+    "markdown": _is_bool,
+    "offline": _is_bool,
+    "verify": _is_bool,
 }
 
 
@@ -256,7 +269,12 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
         else:
             problems.add("profile", f"names no profile {profile!r} (have {sorted(profiles)})")
 
-    network = _table(data, "network", problems, ("connect_timeout", "read_timeout", "max_retries"))
+    network = _table(
+        data, "network", problems, ("connect_timeout", "read_timeout", "max_retries", "ca_bundle")
+    )
+    value = _take(network, "ca_bundle", "network.", _is_str, problems)
+    if value is not None:
+        kwargs["ca_bundle"] = value
     for key, check in (
         ("connect_timeout", _number(0.5, 600)),
         ("read_timeout", _number(1, 3600)),
@@ -306,13 +324,7 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
     kwargs["hotkeys"] = hotkeys
 
     capture = _table(data, "capture", problems, ("handler",))
-    value = _take(
-        capture,
-        "handler",
-        "capture.",
-        _one_of("auto", "qt", "portal", "grim", "spectacle"),
-        problems,
-    )
+    value = _take(capture, "handler", "capture.", _one_of(*CAPTURE_METHOD_NAMES), problems)
     if value is not None:
         kwargs["capture_handler"] = value
 
@@ -321,7 +333,18 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
     if value is not None:
         kwargs["keep_history"] = value
 
+    privacy = _table(data, "privacy", problems, ("redact", "confirm", "local_only"))
+    for key, field_name, check in (
+        ("redact", "redact", _one_of("off", "auto")),
+        ("confirm", "confirm_send", _is_bool),
+        ("local_only", "local_only", _is_bool),
+    ):
+        value = _take(privacy, key, "privacy.", check, problems)
+        if value is not None:
+            kwargs[field_name] = value
+
     known = {
+        "privacy",
         "profile",
         "profiles",
         "default_preset",

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     NETWORK = 12
     PROTOCOL = 13
     APP = 14
+    NO_DISPLAY = 15
     CANCELLED = 130
 
 
@@ -115,6 +116,12 @@ class ModelNotFoundError(APIStatusError):
     exit_code = ExitCode.MODEL_NOT_FOUND
 
 
+class VisionUnsupportedError(APIStatusError):
+    """The model (or the server) cannot read images: a text-only model was chosen."""
+
+    exit_code = ExitCode.MODEL_NOT_FOUND
+
+
 class EndpointNotFoundError(APIStatusError):
     """404 for the endpoint itself: the base URL is wrong."""
 
@@ -172,16 +179,12 @@ class StreamError(APIError):
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Replace every occurrence of each secret (and its obvious fragments) in ``text``."""
-    for secret in secrets:
-        if not secret or len(secret) < 4:
-            continue
-        text = text.replace(secret, "[redacted]")
-        # Servers often echo a key shortened ("sk-abc...wxyz"); hide long fragments too.
-        if len(secret) >= 16:
-            for frag in (secret[:12], secret[-12:]):
-                text = text.replace(frag, "[redacted]")
-    return text
+    """Replace every secret in ``text``: as written, encoded (percent, JSON, HTML, base64),
+    split by line breaks or invisible characters, shortened, or by its long fragments. The
+    rules live in core/secrets_rules.py; this is the name the rest of the app calls."""
+    from desktop_vlm.core.secrets_rules import redact_text
+
+    return redact_text(text, *secrets)
 
 
 # --- errors of the desktop ---------------------------------------------------------------
@@ -197,3 +200,9 @@ class HotkeyError(VlmError):
     """A global hotkey could not be registered (taken by another program, or unsupported)."""
 
     exit_code = ExitCode.APP
+
+
+class OfflineEngineError(VlmError):
+    """The embedded OCR engine is missing, broken, too slow for its time limit or crashed."""
+
+    exit_code = ExitCode.CONFIG

@@ -30,6 +30,12 @@ class Preset:
     temperature: float = 0.2
     #: The person types the question (the ``ask`` preset); ``prompt`` frames it if not empty.
     asks_question: bool = False
+    #: The answer is Markdown (False: plain text whose line breaks are kept, e.g. OCR).
+    markdown: bool = True
+    #: Text extraction the offline engine can answer when no model is reachable.
+    offline: bool = False
+    #: Check a model's reading against the offline engine's (numbers, dates, codes).
+    verify: bool = False
     builtin: bool = False
 
     def first_prompt(self, question: str | None = None) -> str:
@@ -56,6 +62,9 @@ _BUILTINS = (
         actions=frozenset({Action.COPY, Action.NOTIFY}),
         max_tokens=4096,
         temperature=0.0,
+        markdown=False,
+        offline=True,
+        verify=True,
     ),
     Preset(
         id="describe",
@@ -125,6 +134,7 @@ _BUILTINS = (
         actions=frozenset({Action.COPY, Action.NOTIFY}),
         max_tokens=1024,
         temperature=0.0,
+        markdown=False,
     ),
 )
 

@@ -22,3 +22,22 @@ def is_loopback_host(host: str | None) -> bool:
 def needs_key(base_url: str) -> bool:
     """A server on this machine usually runs without a key; any other one needs one."""
     return not is_loopback_host(urlsplit(base_url).hostname)
+
+
+def check_endpoint(base_url: str, has_key: bool) -> None:
+    """Refuse a base URL that is not http(s), and sending a key in clear text anywhere but this
+    machine (ConfigError / InsecureEndpointError, each saying what to do)."""
+    from desktop_vlm.core.errors import ConfigError, InsecureEndpointError
+
+    from desktop_vlm.core.secrets_rules import base_url_problem
+
+    problem = base_url_problem(base_url)
+    if problem:
+        # The URL itself is not repeated: it may carry a password.
+        raise ConfigError(problem, "Set base_url in Settings, config.toml or DESKTOP_VLM_BASE_URL")
+    parts = urlsplit(base_url)
+    if has_key and parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise InsecureEndpointError(
+            f"Refusing to send the API key over plain HTTP to {parts.hostname}",
+            "Use an https:// base URL (plain http is allowed only for 127.0.0.1/localhost)",
+        )

@@ -70,6 +70,11 @@ class Notifier(QObject):
         self._desktop = desktop
         self._toast: Toast | None = None
 
+    def close(self) -> None:
+        """Let go of the notification daemon's connection (at quit)."""
+        if self._desktop is not None and hasattr(self._desktop, "close"):
+            self._desktop.close()
+
     def notify(self, title: str, body: str, *, error: bool = False, msecs: int = 4000) -> None:
         log.info("notice: %s: %s", title, body)
         tray = self._tray

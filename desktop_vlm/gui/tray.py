@@ -63,8 +63,16 @@ class Tray(QObject):
     def action(self, name: str) -> QAction:
         return self._actions[name]
 
+    def set_running(self, count: int) -> None:
+        """How many requests are in flight: the icon's badge and its tooltip."""
+        self.icon.setIcon(icons.tray_icon(busy=count > 0))
+        if count:
+            self.icon.setToolTip(f"desktop-vlm: {count} request{'s' if count > 1 else ''} running")
+        else:
+            self.icon.setToolTip("desktop-vlm: ask about a screen region")
+
     def set_busy(self, busy: bool) -> None:
-        self.icon.setIcon(icons.tray_icon(busy=busy))
+        self.set_running(1 if busy else 0)
 
     def set_presets(self, presets: Iterable[Preset], default_preset: str) -> None:
         for action in self._preset_group.actions():

@@ -1,27 +1,25 @@
-"""The stream worker: the only code that leaves the GUI thread.
+"""The stream worker: takes a request's messages, gives back the pieces of its answer.
 
-Image encoding, key-store access (a D-Bus round trip), model resolution and the HTTP stream all
-run on a pool thread; results come back only through Qt signals, which Qt queues onto the GUI
-thread because this QObject lives there. One worker runs one request at a time.
+Key-store access (a D-Bus round trip), model resolution and the HTTP stream run on a pool thread;
+results come back only through Qt signals, which Qt queues onto the GUI thread because this
+QObject lives there. Any number of requests may run at once, each known by its request id, and
+each can be stopped on its own; a stopped request reports ``failed`` with CancelledError.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.conversation import Conversation, ImageRef
-from desktop_vlm.core.errors import CancelledError, VlmError
+from desktop_vlm.core.errors import CancelledError, ModelNotFoundError, VlmError
 from desktop_vlm.core.presets import Preset
-from desktop_vlm.core.rawimage import RawImage
+from desktop_vlm.gui.pool import FunctionRunnable
 from desktop_vlm.services.cancellation import Cancellation
 
 if TYPE_CHECKING:
@@ -29,66 +27,65 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ClientFactory = Callable[[Config], "ChatClient"]
-ModelResolver = Callable[[Config, Preset, "ChatClient", "str | None"], str]
-ModelLister = Callable[["ChatClient"], list[str]]
+
+class Endpoint(Protocol):
+    """What the worker needs of services.endpoint (the app injects it; tests pass their own)."""
+
+    def make_client(self, config: Config) -> ChatClient: ...
+    def resolve_model(
+        self, config: Config, preset: Preset, client: ChatClient, explicit: str | None
+    ) -> tuple[str, bool]: ...
+    def served_models(self, client: ChatClient) -> list[str]: ...
+    def forget_models(self, client: ChatClient) -> None: ...
 
 
 @dataclass
 class Job:
-    """One request. A first turn carries ``image``; a follow-up carries ``messages``."""
+    """One request: the messages to send and how (the preset's limits, a model if picked)."""
 
+    request_id: int
     config: Config
     preset: Preset
-    prompt: str = ""
-    image: RawImage | bytes | str | None = None
-    messages: list[dict[str, Any]] | None = None
+    messages: list[dict[str, Any]]
     model: str | None = None
     cancellation: Cancellation = field(default_factory=Cancellation)
 
 
 class StreamWorker(QObject):
-    image_ready = Signal(object)  # ImageRef of what is being sent
-    started = Signal(str)  # the model answering
-    delta = Signal(str)  # a piece of the answer
-    finished = Signal(object)  # StreamResult
-    failed = Signal(object)  # VlmError (CancelledError when stopped)
+    started = Signal(int, str)  # request id, the model answering
+    delta = Signal(int, object)  # request id, a Delta of the answer
+    finished = Signal(int, object)  # request id, StreamResult
+    failed = Signal(int, object)  # request id, VlmError (CancelledError when stopped)
     models_ready = Signal(list)  # the endpoint's model ids, for the model picker
 
     def __init__(
-        self,
-        client_factory: ClientFactory,
-        model_resolver: ModelResolver,
-        model_lister: ModelLister | None = None,
-        pool: QThreadPool | None = None,
-        parent: QObject | None = None,
+        self, endpoint: Endpoint, pool: QThreadPool | None = None, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
-        self._client_factory = client_factory
-        self._model_resolver = model_resolver
-        self._model_lister = model_lister or (lambda client: client.list_models())
+        self._endpoint = endpoint
         self._pool = pool or QThreadPool.globalInstance()
-        self._job: Job | None = None
+        self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
 
-    @property
-    def busy(self) -> bool:
-        """A job runs on the pool thread. It clears before the end signal reaches the GUI
-        thread, so the GUI tracks its own in-flight state (Controller.busy)."""
-        return self._job is not None
+    def running(self) -> int:
+        with self._lock:
+            return len(self._jobs)
 
     def start(self, job: Job) -> None:
-        """Run ``job``; a request still running is cancelled and its signals are dropped."""
         with self._lock:
-            previous, self._job = self._job, job
-        if previous is not None:
-            previous.cancellation.cancel()
+            self._jobs[job.request_id] = job
         self._pool.start(FunctionRunnable(lambda: self._run(job)))
 
-    def stop(self) -> None:
+    def stop(self, request_id: int) -> None:
         with self._lock:
-            job = self._job
+            job = self._jobs.get(request_id)
         if job is not None:
+            job.cancellation.cancel()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
             job.cancellation.cancel()
 
     def fetch_models(self, config: Config) -> None:
@@ -96,7 +93,7 @@ class StreamWorker(QObject):
 
         def work() -> None:
             try:
-                models = self._model_lister(self._client_factory(config))
+                models = self._endpoint.served_models(self._endpoint.make_client(config))
             except VlmError as exc:
                 log.info("model list unavailable: %s", exc)
                 return
@@ -109,40 +106,27 @@ class StreamWorker(QObject):
 
     def _run(self, job: Job) -> None:
         try:
-            messages = job.messages
-            if messages is None:
-                # Pillow loads here, on the pool thread, at the first image: not at start-up.
-                from desktop_vlm.core.imageprep import prepare_image
-
-                image = prepare_image(
-                    job.image,
-                    image_format=job.config.image_format,
-                    jpeg_quality=job.config.jpeg_quality,
-                )
-                ref = ImageRef(
-                    image.mime,
-                    base64.b64encode(image.data).decode("ascii"),
-                    image.width,
-                    image.height,
-                )
-                self._emit(job, self.image_ready, ref)
-                first = Conversation(image=ref, preset_id=job.preset.id)
-                first.ask(job.prompt)
-                messages = first.messages()
             job.cancellation.raise_if_cancelled()
-            client = self._client_factory(job.config)
-            model = self._model_resolver(job.config, job.preset, client, job.model)
-            self._emit(job, self.started, model)
-            request = ChatRequest(
-                model=model,
-                messages=messages,
-                max_tokens=job.preset.max_tokens,
-                temperature=job.preset.temperature,
+            client = self._endpoint.make_client(job.config)
+            model, automatic = self._endpoint.resolve_model(
+                job.config, job.preset, client, job.model
             )
-            stream = client.stream_chat(request, job.cancellation)
-            for piece in stream:
-                self._emit(job, self.delta, piece)
-            self._finish(job, self.finished, stream.result)
+            for again in (True, False):
+                self._emit(job, self.started, model)
+                try:
+                    result = self._stream(job, client, model)
+                except ModelNotFoundError:
+                    if not (automatic and again):
+                        raise
+                    # The model chosen from a day-old list is gone: list again, choose again.
+                    log.info("model %s is gone; choosing again from a fresh list", model)
+                    self._endpoint.forget_models(client)
+                    model, automatic = self._endpoint.resolve_model(
+                        job.config, job.preset, client, None
+                    )
+                    continue
+                self._finish(job, self.finished, result)
+                return
         except CancelledError as exc:
             self._finish(job, self.failed, exc)
         except VlmError as exc:
@@ -153,29 +137,26 @@ class StreamWorker(QObject):
             self._finish(
                 job,
                 self.failed,
-                VlmError(f"Unexpected error ({type(exc).__name__}); see the log file"),
+                VlmError(f"Unexpected error ({type(exc).__name__}); the log file has the details"),
             )
 
+    def _stream(self, job: Job, client: ChatClient, model: str) -> object:
+        request = ChatRequest(
+            model=model,
+            messages=job.messages,
+            max_tokens=job.preset.max_tokens,
+            temperature=job.preset.temperature,
+        )
+        stream = client.stream_chat(request, job.cancellation)
+        for piece in stream:
+            self._emit(job, self.delta, piece)
+        return stream.result
+
     def _emit(self, job: Job, signal: Signal, value: object) -> None:
-        if self._job is job and not job.cancellation.cancelled:
-            signal.emit(value)
+        if not job.cancellation.cancelled:
+            signal.emit(job.request_id, value)
 
     def _finish(self, job: Job, signal: Signal, value: object) -> None:
         with self._lock:
-            current = self._job is job
-            if current:
-                self._job = None
-        if current:
-            signal.emit(value)
-
-
-class FunctionRunnable(QRunnable):
-    """Run a function on a QThreadPool thread (results go back through signals)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        super().__init__()
-        self._fn = fn
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        self._fn()
+            self._jobs.pop(job.request_id, None)
+        signal.emit(job.request_id, value)

@@ -16,11 +16,16 @@ import errno
 import json
 import os
 import socket
+import time
+import uuid
 from pathlib import Path
+
+from desktop_vlm.core.vocabulary import APP_COMMANDS, CAPTURE_METHOD_NAMES
 
 MAX_MESSAGE = 4096
 PROTOCOL_VERSION = 1
-COMMANDS = ("show", "capture", "clipboard", "quit", "settings")
+COMMANDS = APP_COMMANDS
+HANDLERS = CAPTURE_METHOD_NAMES
 
 
 def runtime_dir() -> Path:
@@ -52,11 +57,10 @@ def lock_path() -> Path:
     return runtime_dir() / "instance.lock"
 
 
-HANDLERS = ("auto", "qt", "portal", "grim", "spectacle")
-
-
-def encode(command: str, preset: str | None = None, handler: str | None = None) -> bytes:
-    message = {"v": PROTOCOL_VERSION, "command": command}
+def encode(
+    command: str, preset: str | None = None, handler: str | None = None, message_id: str = ""
+) -> bytes:
+    message = {"v": PROTOCOL_VERSION, "command": command, "id": message_id or uuid.uuid4().hex}
     if preset:
         message["preset"] = preset
     if handler:
@@ -64,8 +68,8 @@ def encode(command: str, preset: str | None = None, handler: str | None = None) 
     return json.dumps(message).encode() + b"\n"
 
 
-def decode(data: bytes) -> tuple[str, str | None, str | None] | None:
-    """(command, preset, handler) from one message, or None when it is malformed in any way."""
+def decode(data: bytes) -> tuple[str, str | None, str | None, str] | None:
+    """(command, preset, handler, id) from one message, or None when it is malformed."""
     if len(data) > MAX_MESSAGE:
         return None
     try:
@@ -82,17 +86,56 @@ def decode(data: bytes) -> tuple[str, str | None, str | None] | None:
     handler = message.get("handler")
     if handler is not None and handler not in HANDLERS:
         return None
-    return command, preset, handler
+    message_id = message.get("id", "")
+    if not isinstance(message_id, str) or len(message_id) > 64:
+        return None
+    return command, preset, handler, message_id
 
 
 class NotRunning(Exception):
     """No app is listening."""
 
 
-def send(
-    command: str, preset: str | None = None, timeout: float = 2.0, handler: str | None = None
+class NoReply(Exception):
+    """The command was delivered but the app did not answer in time (it is busy): it will
+    still act on it, so the command must not be sent again."""
+
+
+def hand_off(
+    command: str,
+    preset: str | None = None,
+    handler: str | None = None,
+    *,
+    timeout: float = 5.0,
+    wait_s: float = 0.0,
 ) -> dict:
-    """Hand ``command`` to the running app; its reply as a dict. Raises NotRunning."""
+    """Hand ``command`` to the running app; its reply as a dict.
+
+    Raises NotRunning when no app listens (after waiting up to ``wait_s`` for one that is
+    starting) and NoReply when the app took the message but did not answer within ``timeout``.
+    Every message carries an id, so even a resent one is acted on once.
+    """
+    deadline = time.monotonic() + wait_s
+    message_id = uuid.uuid4().hex
+    while True:
+        try:
+            return _send_once(command, preset, handler, timeout, message_id)
+        except NotRunning:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def send(
+    command: str, preset: str | None = None, timeout: float = 5.0, handler: str | None = None
+) -> dict:
+    """One attempt of ``hand_off`` (kept for callers that do not wait)."""
+    return hand_off(command, preset, handler, timeout=timeout)
+
+
+def _send_once(
+    command: str, preset: str | None, handler: str | None, timeout: float, message_id: str
+) -> dict:
     path = socket_path()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -103,13 +146,16 @@ def send(
             if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
                 raise NotRunning() from None
             raise
-        sock.sendall(encode(command, preset, handler))
+        sock.sendall(encode(command, preset, handler, message_id))
         reply = b""
-        while not reply.endswith(b"\n") and len(reply) < MAX_MESSAGE:
-            chunk = sock.recv(MAX_MESSAGE)
-            if not chunk:
-                break
-            reply += chunk
+        try:
+            while not reply.endswith(b"\n") and len(reply) < MAX_MESSAGE:
+                chunk = sock.recv(MAX_MESSAGE)
+                if not chunk:
+                    break
+                reply += chunk
+        except TimeoutError:
+            raise NoReply() from None
     finally:
         sock.close()
     try:

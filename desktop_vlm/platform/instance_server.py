@@ -12,6 +12,8 @@ import logging
 import os
 import socket
 import struct
+from collections import deque
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 
@@ -31,8 +33,17 @@ class InstanceServer(QObject):
 
     command_received = Signal(str, object, object)  # command, preset id, capture handler
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        validate: Callable[[str, str | None], str | None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        """``validate(command, preset)`` returns why a command is refused (None: accepted),
+        so that `desktop-vlm capture --preset nosuch` fails at the command line."""
         super().__init__(parent)
+        self._validate = validate
+        self._seen: deque[str] = deque(maxlen=64)  # ids acted on: a resent command runs once
+        self._pause = QTimer(self, singleShot=True, interval=1000, timeout=self._resume)
         self._lock_fd = -1
         self._sock: socket.socket | None = None
         self._notifier: QSocketNotifier | None = None
@@ -94,7 +105,12 @@ class InstanceServer(QObject):
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("accept failed: %s", exc)
+                # Out of file descriptors (EMFILE, ENFILE): the pending connection stays, so the
+                # notifier would fire again at once, forever. Stop listening for a second.
+                log.warning("accept failed: %s; pausing the listener for 1 s", exc)
+                if self._notifier is not None:
+                    self._notifier.setEnabled(False)
+                    self._pause.start()
                 return
             if not _same_user(conn):
                 log.warning("dropped a connection from another user")
@@ -138,16 +154,30 @@ class InstanceServer(QObject):
             log.warning("dropped a malformed message")
             self._drop(fd)
             return
-        command, preset, handler = parsed
+        command, preset, handler, message_id = parsed
+        refusal = self._validate(command, preset) if self._validate else None
+        duplicate = bool(message_id) and message_id in self._seen
+        reply = {"ok": refusal is None}
+        if refusal:
+            reply["error"] = refusal
         try:
             conn.setblocking(True)
             conn.settimeout(1.0)
-            conn.sendall(json.dumps({"ok": True}).encode() + b"\n")
+            conn.sendall(json.dumps(reply).encode() + b"\n")
         except OSError:
             pass
         self._drop(fd)
+        if refusal or duplicate:
+            log.info("not acting on %s: %s", command, refusal or "already received")
+            return
+        if message_id:
+            self._seen.append(message_id)
         log.info("received %s (preset %s)", command, preset)
         self.command_received.emit(command, preset, handler)
+
+    def _resume(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(True)
 
     def _drop(self, fd: int) -> None:
         entry = self._clients.pop(fd, None)

@@ -37,10 +37,13 @@ class DesktopNotifications:
             from jeepney.bus_messages import message_bus
             from jeepney.io.blocking import open_dbus_connection
 
+            conn = None
             conn = open_dbus_connection(bus="SESSION")
             reply = conn.send_and_get_reply(message_bus.NameHasOwner(SERVICE), timeout=1.0)
         except Exception as exc:  # noqa: BLE001 - no bus, no jeepney, a broken daemon: no D-Bus
             log.info("desktop notifications unavailable: %s", exc)
+            if conn is not None:
+                conn.close()
             return False
         if reply.body and reply.body[0]:
             self._conn = conn

@@ -45,6 +45,7 @@ def make_client(config: Config, keys: KeyStore) -> ChatClient:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         max_retries=config.max_retries,
+        ca_bundle=config.ca_bundle,
     )
 
 
@@ -71,13 +72,46 @@ def served_models(client: ChatClient) -> list[str]:
     return served
 
 
+def choose(
+    config: Config, preset: Preset, client: ChatClient, explicit: str | None = None
+) -> tuple[str, bool]:
+    """(model, chosen automatically): --model, else the preset's model, else the profile's,
+    else one from the server's list."""
+    chosen = explicit or preset.model or config.active.model
+    if chosen:
+        return chosen, False
+    model = choose_model(served_models(client))
+    log.info("no model configured; using %s from the server's list", model)
+    return model, True
+
+
 def resolve_model(
     config: Config, preset: Preset, client: ChatClient, explicit: str | None = None
 ) -> str:
-    """--model, else the preset's model, else the profile's, else one from the server's list."""
-    chosen = explicit or preset.model or config.active.model
-    if chosen:
-        return chosen
-    model = choose_model(served_models(client))
-    log.info("no model configured; using %s from the server's list", model)
-    return model
+    return choose(config, preset, client, explicit)[0]
+
+
+def forget_models(client: ChatClient) -> None:
+    """Drop the cached model list of the client's server (a chosen model turned out gone)."""
+    model_cache().forget(client.base_url)
+
+
+class Endpoint:
+    """The stream worker's view of this module, with the key store bound in."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    def make_client(self, config: Config) -> ChatClient:
+        return make_client(config, self.keys)
+
+    def resolve_model(
+        self, config: Config, preset: Preset, client: ChatClient, explicit: str | None
+    ) -> tuple[str, bool]:
+        return choose(config, preset, client, explicit)
+
+    def served_models(self, client: ChatClient) -> list[str]:
+        return served_models(client)
+
+    def forget_models(self, client: ChatClient) -> None:
+        forget_models(client)

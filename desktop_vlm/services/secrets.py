@@ -7,8 +7,10 @@ get one or to use the environment variable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 from desktop_vlm import APP_NAME
@@ -65,7 +67,8 @@ class KeyStore:
         env = self.env_key()
         if env:
             return KeySource("env", f"from the environment variable {env[0]}")
-        backend = self._backend()
+        with _closing_connections():
+            backend = self._backend()
         stored = self._keyring_call("read", lambda kr: kr.get_password(self.service, profile))
         name = _backend_name(backend)
         if stored:
@@ -115,22 +118,23 @@ class KeyStore:
     def _keyring_call(self, what: str, call):
         import keyring.errors
 
-        backend = self._backend()
-        try:
-            return call(backend)
-        except keyring.errors.KeyringLocked:
-            raise KeyringError(
-                "The keyring is locked", "Unlock it (log in to your desktop session) and retry"
-            ) from None
-        except keyring.errors.KeyringError as exc:
-            raise KeyringError(
-                f"The keyring refused to {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - D-Bus errors arrive as many types
-            log.debug("keyring %s failed: %s", what, type(exc).__name__)
-            raise KeyringError(
-                f"The keyring could not {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
-            ) from None
+        with _closing_connections():
+            backend = self._backend()
+            try:
+                return call(backend)
+            except keyring.errors.KeyringLocked:
+                raise KeyringError(
+                    "The keyring is locked", "Unlock it (log in to your desktop session) and retry"
+                ) from None
+            except keyring.errors.KeyringError as exc:
+                raise KeyringError(
+                    f"The keyring refused to {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - D-Bus errors arrive as many types
+                log.debug("keyring %s failed: %s", what, type(exc).__name__)
+                raise KeyringError(
+                    f"The keyring could not {what} the key ({_clean(exc)})", _NO_KEYRING_HINT
+                ) from None
 
 
 def _clean(exc: Exception) -> str:
@@ -152,3 +156,58 @@ def _is_insecure(backend) -> bool:
         backends = getattr(backend, "backends", None) or []
         return not backends or any(_is_insecure(b) for b in backends)
     return False
+
+
+# --- every D-Bus connection the keyring opens is closed ------------------------------------
+
+_tracked = threading.local()
+_patch_lock = threading.Lock()
+_patched = False
+
+
+@contextlib.contextmanager
+def _closing_connections():
+    """Close every session-bus connection the Secret Service backend opened during the block.
+
+    keyring's SecretService backend opens a connection per call and leaves it open when the
+    collection is locked or cannot be created; an open socket left to the garbage collector
+    surfaces at random later (a ResourceWarning, or the bus running out of connections in a
+    long-running app). secretstorage.dbus_init is wrapped once so that, per thread, each
+    connection opened inside this block is closed when it ends.
+    """
+    _patch_secretstorage()
+    opened: list = []
+    outer = getattr(_tracked, "opened", None)
+    _tracked.opened = opened
+    try:
+        yield
+    finally:
+        _tracked.opened = outer
+        for connection in opened:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _patch_secretstorage() -> None:
+    global _patched
+    if _patched:
+        return
+    with _patch_lock:
+        if _patched:
+            return
+        try:
+            import secretstorage
+        except ImportError:  # not Linux, or no Secret Service support: nothing to track
+            _patched = True
+            return
+        original = secretstorage.dbus_init
+
+        def dbus_init():  # noqa: ANN202 - secretstorage's own signature
+            connection = original()
+            opened = getattr(_tracked, "opened", None)
+            if opened is not None:
+                opened.append(connection)
+            return connection
+
+        secretstorage.dbus_init = dbus_init
+        _patched = True

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 from desktop_vlm.core.config import Config, LoadResult, is_http_url, parse_config, with_base_url
+from desktop_vlm.core.errors import ConfigError
 from desktop_vlm.services import paths
+from desktop_vlm.services.config_file import read_text
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +23,11 @@ def load_config(path: Path | None = None) -> LoadResult:
     """
     path = path or paths.config_file()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        result = LoadResult(Config(), [])
-    except (OSError, UnicodeDecodeError) as exc:
-        result = LoadResult(Config(), [f"{path}: cannot be read ({exc}); using the defaults"])
+        text, _ = read_text(path)
+    except ConfigError as exc:
+        result = LoadResult(Config(), [f"{exc}; using the defaults"])
     else:
-        result = parse_config(text, source=str(path))
+        result = LoadResult(Config(), []) if text is None else parse_config(text, source=str(path))
     config = result.config
     override = os.environ.get(ENV_BASE_URL, "").strip()
     if override:

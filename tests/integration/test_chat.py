@@ -14,19 +14,18 @@ from support.chat_harness import WAIT, Harness, raw_image  # noqa: F401
 from support.fake_api import CutMidEvent, HtmlError, Status, Stream
 
 from desktop_vlm.core.config import Config, with_base_url
-from desktop_vlm.services import client as client_module
 
 
 @pytest.fixture
-def chat(qtbot, fake_api, monkeypatch):
-    monkeypatch.setattr(client_module.random, "uniform", lambda a, b: 0.01)
+def chat(qtbot, fake_api):
     config = replace(with_base_url(Config(), fake_api.url), max_retries=0)
     harness = Harness(qtbot, fake_api, config)
     yield harness
+    harness.worker.stop_all()
     if harness.window is not None:
-        harness.worker.stop()
         harness.window.close()
     fake_api.release()
+    harness.qtbot.waitUntil(lambda: harness.worker.running() == 0, timeout=WAIT)
 
 
 # --- streaming ---------------------------------------------------------------------------
@@ -39,11 +38,11 @@ def test_answer_appears_while_it_streams(chat):
     # THEN the first two are on screen while the rest has not been sent
     chat.wait_text("A red square")
     assert "on white." not in chat.window.transcript_text()
-    assert chat.window.stop_button.isVisible() and chat.window.progress.isVisible()
+    assert chat.window.composer.stop_button.isVisible() and chat.window.progress.isVisible()
     chat.api.release()
     chat.wait_text("on white.")
     chat.wait_idle()
-    assert chat.window.send_button.isVisible() and not chat.window.progress.isVisible()
+    assert chat.window.composer.send_button.isVisible() and not chat.window.progress.isVisible()
     assert chat.window.question.hasFocus()
 
 
@@ -56,7 +55,7 @@ def test_answer_is_rendered_as_markdown_with_details(chat):
     text = chat.window.transcript_text()
     assert "Bold claim" in text and "**" not in text  # rendered, not raw Markdown
     assert "700 + 20 tokens" in text
-    assert "fake-org/fake-vlm-7b" in text
+    assert chat.chat_requests()[0].json["model"] in text
 
 
 def test_follow_up_resends_the_whole_history_with_one_image(chat):
@@ -105,7 +104,7 @@ def test_stop_ends_the_request_at_the_server_and_keeps_the_text(chat, qtbot):
     chat.api.enqueue(Stream(["word "] * 400, delay=0.02))
     chat.ask()
     chat.wait_text("word word word")
-    qtbot.mouseClick(chat.window.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(chat.window.composer.stop_button, Qt.MouseButton.LeftButton)
     chat.wait_idle()
     assert chat.api.disconnects.wait(timeout=10)
     turn = chat.window.conversation.turns[-1]
@@ -132,7 +131,7 @@ def test_regenerate_replaces_the_last_answer(chat):
     "failure, words, link",
     [
         (Status(401), "rejected the API key", "Set the API key"),
-        (Status(404), "desktop-vlm models", "Pick another model"),
+        (Status(404), "is not available", "Pick another model"),
         (Status(429, retry_after=3600), "rate-limiting", "Retry"),
         (Status(500), "HTTP 500", "Retry"),
         (HtmlError(502), "HTML error page", "Retry"),
@@ -141,7 +140,9 @@ def test_regenerate_replaces_the_last_answer(chat):
     ids=lambda v: getattr(v, "code", None) and f"{type(v).__name__}{v.code}",
 )
 def test_failed_follow_up_shows_why_and_keeps_everything(chat, failure, words, link):
-    chat.api.enqueue(Stream("Answer one."), failure)
+    # A model chosen automatically that is gone is chosen again once, from a fresh list.
+    again = [failure] if getattr(failure, "code", 0) == 404 else []
+    chat.api.enqueue(Stream("Answer one."), failure, *again)
     chat.ask()
     chat.wait_idle()
     chat.type_question("And the total?")
@@ -152,10 +153,10 @@ def test_failed_follow_up_shows_why_and_keeps_everything(chat, failure, words, l
     # the typed question is back in the box, the earlier answer is still shown
     assert chat.window.question.toPlainText() == "And the total?"
     assert "Answer one." in chat.window.transcript_text()
-    assert link in chat.window.transcript.toHtml()
+    assert link in chat.links()
     # and trying again works
     chat.api.enqueue(Stream("Now it works."))
-    chat.click_link("action:retry")
+    chat.click("Retry")
     chat.wait_text("Now it works.")
     chat.wait_idle()
     assert chat.window.question.toPlainText() == ""
@@ -189,7 +190,7 @@ def test_connection_refused_on_first_turn_offers_retry(chat, fake_api):
     chat.wait_idle()
     chat.controller.apply_config(with_base_url(chat.controller.config, fake_api.url))
     chat.api.enqueue(Stream("Back online."))
-    chat.click_link("action:retry")
+    chat.click("Retry")
     chat.wait_text("Back online.")
 
 
@@ -202,11 +203,11 @@ def test_copy_answer_and_a_single_code_block(chat, qapp):
     chat.ask()
     chat.wait_idle()
     clipboard = qapp.clipboard()
-    chat.click_link("action:code:1:1")
+    chat.click("Copy bash code")
     assert clipboard.text() == "echo hello\nls -la"
-    chat.click_link("action:copymd:1")
+    chat.click("Copy Markdown")
     assert clipboard.text() == answer
-    chat.click_link("action:copy:1")
+    chat.click("Copy")
     assert "**" not in clipboard.text() and "echo hello" in clipboard.text()
 
 
@@ -216,12 +217,12 @@ def test_dropped_image_starts_a_new_conversation_and_old_ones_reopen(chat, tmp_p
     chat.wait_idle()
     path = tmp_path / "dropped.png"
     Image.new("RGB", (40, 30), "navy").save(path)
-    chat.window.image_dropped.emit(str(path))
+    chat.window.image_dropped.emit(str(path), "describe")
     chat.wait_text("About the dropped file.")
     chat.wait_idle()
     assert "About the first." not in chat.window.transcript_text()
-    assert chat.window.history.count() == 2
-    first_id = chat.controller.conversations[1].id
+    chat.qtbot.waitUntil(lambda: chat.window.history.list.count() == 2, timeout=WAIT)
+    first_id = chat.session.conversations()[1].id
     chat.window.conversation_selected.emit(first_id)
     assert "About the first." in chat.window.transcript_text()
 
@@ -247,31 +248,39 @@ def test_ocr_preset_copies_exactly_the_answer_without_a_window(chat):
     assert chat.window is None
 
 
-def test_ask_preset_sends_the_persons_question(chat):
+def test_ask_preset_puts_the_image_in_the_composer_and_sends_the_persons_question(chat):
+    # GIVEN a capture with the ask preset
     chat.api.enqueue(Stream("Blue."))
     chat.ask("ask")
+    # THEN the window waits for the question, with the image beside the box, sending nothing
+    chat.qtbot.waitUntil(lambda: chat.window.composer.attachment.isVisible(), timeout=WAIT)
+    assert chat.window.question.hasFocus() and chat.chat_requests() == []
+    # WHEN the question is typed
+    chat.type_question("What colour dominates?")
     chat.wait_text("Blue.")
+    # THEN exactly that was asked, with the image once, and the transcript shows it
     sent = chat.chat_requests()[-1].json["messages"][0]["content"][0]["text"]
     assert sent == "What colour dominates?"
     assert json.dumps(chat.chat_requests()[-1].json).count('"type": "image_url"') == 1
+    assert "You\nWhat colour dominates?" in chat.window.transcript_text()
 
 
 def test_follow_up_waits_until_the_gui_has_handled_the_previous_answer(chat):
     import time
 
-    # The worker's own flag clears on its thread before its queued "finished" reaches the GUI.
+    # The worker's thread is done before its queued "finished" reaches the GUI.
     chat.api.enqueue(Stream(["First ", "answer."], pause_after=1), Stream("Second answer."))
     chat.ask()
     chat.wait_text("First")
     chat.api.release()
     deadline = time.monotonic() + 15
-    while chat.worker.busy and time.monotonic() < deadline:
+    while chat.worker.running() and time.monotonic() < deadline:
         time.sleep(0.001)  # no event processing: the end is queued, not yet handled
     # GIVEN the worker is done but the GUI has not processed the end yet
-    assert not chat.worker.busy and chat.controller.busy
-    chat.controller.follow_up("Too early?")
-    chat.wait_idle()
+    assert not chat.worker.running() and chat.controller.busy
     conversation = chat.window.conversation
+    chat.window.follow_up.emit(conversation.id, "Too early?", "describe", None, None)
+    chat.wait_idle()
     assert [t.role for t in conversation.turns] == ["user", "assistant"]
     assert conversation.turns[1].text == "First answer." and conversation.turns[1].complete
     assert len(chat.chat_requests()) == 1

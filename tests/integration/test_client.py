@@ -25,7 +25,8 @@ from support.fake_api import (
 from desktop_vlm.core import errors as E
 from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.services import client as client_module
-from desktop_vlm.services.client import Cancellation, ChatClient, _connection_error
+from desktop_vlm.core.api_errors import connection_error
+from desktop_vlm.services.client import Cancellation, ChatClient
 
 KEY = "sk-test-0123456789abcdefghijklmnop"
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -51,20 +52,22 @@ def request(text: str = "What is in this image?") -> ChatRequest:
     )
 
 
-def make(api, *, key: str | None = KEY, retries: int = 2, read_timeout: float = 10.0) -> ChatClient:
+def make(
+    api, *, key: str | None = KEY, retries: int = 2, read_timeout: float = 10.0, jitter=None
+) -> ChatClient:
+    # Retries wait 0.5 s, 1 s, ... in real life; the tests keep the order, not the wait.
     return ChatClient(
-        api.url, key, connect_timeout=5, read_timeout=read_timeout, max_retries=retries
+        api.url,
+        key,
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        max_retries=retries,
+        jitter=jitter or (lambda a, b: 0.02),
     )
 
 
 def collect(stream) -> str:
-    return "".join(stream)
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    """Retries wait 0.5 s, 1 s, ... in real life; the tests keep the order, not the wait."""
-    monkeypatch.setattr(client_module.random, "uniform", lambda a, b: 0.02)
+    return "".join(piece.text for piece in stream)
 
 
 # --- streaming ---------------------------------------------------------------------------
@@ -76,12 +79,12 @@ def test_answer_streams_piece_by_piece_and_reports_usage(fake_api):
     stream = make(fake_api).stream_chat(request())
     pieces = iter(stream)
     # WHEN the first two pieces are read, the rest has not been sent yet
-    assert next(pieces) == "The "
-    assert next(pieces) == "total "
+    assert next(pieces).text == "The "
+    assert next(pieces).text == "total "
     assert stream.result is None
     fake_api.release()
     # THEN the rest arrives and the result carries the server's usage and model
-    assert "".join(pieces) == "is 13.49"
+    assert "".join(p.text for p in pieces) == "is 13.49"
     result = stream.result
     assert result.completion.text == "The total is 13.49"
     assert result.completion.usage.prompt_tokens == 812
@@ -308,7 +311,7 @@ def test_unresolvable_name_says_so():
         "(Caused by NameResolutionError(\"Failed to resolve 'api.nowhere.invalid' "
         '([Errno -2] Name or service not known)"))'
     )
-    error = _connection_error(cause, "https://api.nowhere.invalid/v1")
+    error = connection_error(f"{type(cause).__name__}: {cause}", "https://api.nowhere.invalid/v1")
     assert "could not be resolved" in str(error) and "api.nowhere.invalid" in str(error)
 
 
@@ -354,8 +357,7 @@ def test_cancel_while_waiting_for_headers_returns_at_once(fake_api):
     fake_api.release()
 
 
-def test_cancel_during_retry_backoff(fake_api, monkeypatch):
-    monkeypatch.setattr(client_module.random, "uniform", lambda a, b: 1.0)
+def test_cancel_during_retry_backoff(fake_api):
     fake_api.default = Status(429, retry_after=30)
     cancellation = Cancellation()
     threading.Timer(0.3, cancellation.cancel).start()
@@ -390,3 +392,35 @@ def test_key_goes_only_over_https_or_to_loopback(url, key, allowed):
 def test_no_key_means_no_authorization_header(fake_api):
     collect(make(fake_api, key=None).stream_chat(request()))
     assert "Authorization" not in fake_api.last_request.headers
+
+
+# --- one retry budget ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: Status(503),
+        lambda: Reset(),
+        lambda: CutMidEvent(after_tokens=0),
+        lambda: CutMidEvent(after_tokens=0, abrupt=True),
+        lambda: Status(502),
+    ],
+    ids=["503", "reset", "cut-before-first-token", "cut-abrupt", "502"],
+)
+def test_max_retries_two_sends_at_most_three_requests_whatever_the_mix(fake_api, failure):
+    # GIVEN a server that mixes 503s, resets and streams cut before the first token, in the
+    # pattern [503, 503, 200-then-cut] x 3 with the failure under test in the third place
+    fake_api.enqueue(*[Status(503), Status(503), failure()] * 3)
+    # WHEN one question is asked with the default max_retries = 2
+    with pytest.raises(E.APIError):
+        collect(make(fake_api, retries=2).stream_chat(request()))
+    # THEN the server saw three requests, not nine
+    assert len(fake_api.requests) == 3
+
+
+def test_a_mix_of_every_failure_kind_ends_after_n_plus_one_requests(fake_api):
+    fake_api.enqueue(Reset(), CutMidEvent(after_tokens=0), Status(500), Status(504), Reset())
+    with pytest.raises(E.APIError):
+        collect(make(fake_api, retries=3).stream_chat(request()))
+    assert len(fake_api.requests) == 4

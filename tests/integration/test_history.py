@@ -3,8 +3,10 @@ the app being killed with SIGKILL in the middle of streaming."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -19,12 +21,10 @@ from desktop_vlm.core.completions import Usage
 from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.services.history import HistoryStore
 
-IMAGE = ImageRef(
-    "image/png",
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==",
-    1,
-    1,
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
 )
+IMAGE = ImageRef("image/png", base64.b64decode(PNG_B64), 1, 1)
 
 
 def conversation(question: str, answer: str, preset: str = "describe") -> Conversation:
@@ -57,6 +57,52 @@ def test_round_trip_keeps_every_field(store):
     assert loaded.to_dict() == conv.to_dict()
 
 
+def test_images_are_stored_as_bytes_not_base64_text(store):
+    store.save_conversation(conversation("q", "a"))
+    kind, size = store._db.execute("SELECT typeof(image), length(image) FROM conversations").fetchone()
+    assert (kind, size) == ("blob", len(IMAGE.data))
+
+
+def test_a_version_1_database_is_converted_with_everything_kept(tmp_path):
+    # GIVEN a history written by the previous version (images as base64 text)
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE conversations (id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL
+          NOT NULL, preset_id TEXT NOT NULL, title TEXT NOT NULL DEFAULT '', image_mime TEXT NOT
+          NULL, image_b64 TEXT NOT NULL, image_width INTEGER NOT NULL, image_height INTEGER NOT
+          NULL);
+        CREATE TABLE turns (conversation_id TEXT NOT NULL, idx INTEGER NOT NULL, role TEXT NOT
+          NULL, text TEXT NOT NULL, created REAL NOT NULL, model TEXT, prompt_tokens INTEGER,
+          completion_tokens INTEGER, cost_usd REAL, ttft_s REAL, elapsed_s REAL, complete INTEGER
+          NOT NULL, error TEXT, PRIMARY KEY (conversation_id, idx));
+        CREATE VIRTUAL TABLE turns_fts USING fts5(text, conversation_id UNINDEXED, idx UNINDEXED);
+        PRAGMA user_version=1;
+        """
+    )
+    db.execute(
+        "INSERT INTO conversations VALUES ('c1', 1.0, 2.0, 'ocr', 'Old', 'image/png', ?, 1, 1)",
+        (PNG_B64,),
+    )
+    db.execute("INSERT INTO turns VALUES ('c1', 0, 'user', 'Read it', 1.0, NULL, NULL, NULL, "
+               "NULL, NULL, NULL, 1, NULL)")
+    db.execute("INSERT INTO turns VALUES ('c1', 1, 'assistant', 'Old answer', 1.5, 'm', 10, 2, "
+               "NULL, 0.5, 1.0, 1, NULL)")
+    db.execute("INSERT INTO turns_fts VALUES ('Old answer', 'c1', 1)")
+    db.commit()
+    db.close()
+    # WHEN the new version opens it
+    store = HistoryStore(path)
+    loaded = store.load("c1")
+    # THEN the conversation is all there, its image as bytes, and search still finds it
+    assert loaded.image.data == IMAGE.data
+    assert [t.text for t in loaded.turns] == ["Read it", "Old answer"]
+    assert loaded.turns[1].usage.total_tokens == 12
+    assert [s.id for s in store.search("answer")] == ["c1"]
+    store.close()
+
+
 def test_file_is_private_and_uses_wal(store):
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
@@ -72,7 +118,7 @@ def test_search_finds_words_in_answers_and_questions(store):
     assert [s.id for s in store.search("bicyc")] == [b.id]  # prefix
     assert [s.id for s in store.search("RECEIPT")] == [a.id]  # questions too, any case
     assert store.search("sandwich bicycle") == []  # all words must match
-    assert "[sandwich]" in store.search("sandwich")[0].snippet
+    assert "sandwich" in store.search("sandwich")[0].snippet
     assert store.search('"; DROP TABLE turns; --') == []  # no FTS syntax errors
     assert {s.id for s in store.search("")} == {a.id, b.id}
 
@@ -111,7 +157,7 @@ def test_answer_written_as_it_streams_survives_sigkill(tmp_path):
         from desktop_vlm.core.conversation import Conversation, ImageRef
         from desktop_vlm.services.history import HistoryStore
         store = HistoryStore({str(path)!r})
-        conv = Conversation(image=ImageRef("image/png", "AAAA", 1, 1), preset_id="describe", id="c1")
+        conv = Conversation(image=ImageRef("image/png", b"AAAA", 1, 1), preset_id="describe", id="c1")
         conv.ask("Describe it")
         store.save_conversation(conv)
         turn = conv.begin_answer("m/vl")
@@ -131,7 +177,7 @@ def test_answer_written_as_it_streams_survives_sigkill(tmp_path):
 
 
 def test_app_killed_mid_answer_keeps_it_and_lists_it_after_restart(fake_api, fresh_user_dirs):
-    from test_app import start_app, wait_until, window_visible
+    from support.app_process import start_app, wait_until, window_visible
 
     fake_api.default = Stream(["token "] * 2000, delay=0.01)
     app = start_app(fake_api, fresh_user_dirs)

@@ -2,7 +2,7 @@
 
 Every crop is compared with an independent grab of the X root window (ImageMagick's ``import``)
 taken before the overlay appeared, at the rectangle the pointer drew. The pointer's hotspot pixel
-at both ends of the drag belongs to the selection (see desktop_vlm/gui/overlay.py), so a drag
+at both ends of the drag belongs to the selection (see desktop_vlm/gui/overlay/), so a drag
 from x=300 to x=999 covers the 700 pixels 300..999. A random-noise pattern from a separate client
 sits under the drags, so a crop that is shifted or scaled by even one pixel does not match.
 """

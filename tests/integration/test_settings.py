@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import stat
 import subprocess
 import time
 import tomllib
@@ -20,8 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -39,15 +36,15 @@ from PySide6.QtWidgets import (
 )
 from support.fake_api import FakeAPI, Models, NeverRespond, Status
 
-from desktop_vlm.core.config import Config, Profile, parse_config
-from desktop_vlm.core.config_dump import dump_config, toml_key, toml_string
+from desktop_vlm.core.config import Config, Profile
 from desktop_vlm.core.errors import KeyringError
 from desktop_vlm.core.presets import Action, Preset, builtin_presets
-from desktop_vlm.gui.settings_dialog import FIRST_RUN_TEXT, SettingsDialog
+from desktop_vlm.core.urls import check_endpoint
+from desktop_vlm.gui.settings import SettingsDialog
+from desktop_vlm.gui.settings.dialog import FIRST_RUN_TEXT
 from desktop_vlm.platform.autostart import Autostart, exec_line
 from desktop_vlm.services import paths
-from desktop_vlm.services.client import check_endpoint
-from desktop_vlm.services.config_writer import load_for_editing, save_config
+from desktop_vlm.services.config_file import save_config
 from desktop_vlm.services.endpoint import list_models_at
 from desktop_vlm.services.secrets import KeyStore
 from desktop_vlm.services.settings import load_config
@@ -200,252 +197,6 @@ def with_preset(config: Config, preset: Preset) -> Config:
     return replace(config, presets={**config.presets, preset.id: preset})
 
 
-# --- config.toml written back ------------------------------------------------------------
-
-
-SHAPES = {
-    "defaults": Config(),
-    "local profile active": replace(
-        Config(),
-        profile="local",
-        profiles={
-            **Config().profiles,
-            "local": Profile("local", "http://127.0.0.1:11434/v1", "qwen2.5vl:7b"),
-        },
-    ),
-    "hyperbolic changed": replace(
-        Config(),
-        profiles={
-            "hyperbolic": Profile("hyperbolic", "https://proxy.example/v1", "Qwen/Qwen2.5-VL")
-        },
-    ),
-    "built-in changed": with_preset(
-        Config(), replace(builtin_presets()["ocr"], model="Qwen/Qwen2.5-VL-7B-Instruct")
-    ),
-    "new preset, odd text": with_preset(
-        replace(Config(), default_preset="alt text"),
-        Preset(
-            "alt text",
-            'Alt "text" \\ ünïcødé ✓',
-            'Line one\n  "quoted" and \\back\\slash\ttab\r\n\x01\x7f end"',
-            frozenset({Action.COPY, Action.NOTIFY}),
-            model="org/model:tag",
-            max_tokens=200,
-            temperature=1.25,
-        ),
-    ),
-    "asks question": with_preset(
-        Config(), Preset("q", "Q", "", frozenset({Action.WINDOW}), asks_question=True)
-    ),
-    "everything else": replace(
-        Config(),
-        connect_timeout=2.5,
-        read_timeout=300,
-        max_retries=0,
-        image_format="jpeg",
-        jpeg_quality=75,
-        prices={"Qwen/Qwen2.5-VL-7B-Instruct": 0.2, "a b": 1e-05},
-        hotkeys={"capture": "Ctrl+Shift+A", "capture:ocr": "", "clipboard": "Meta+V"},
-        capture_handler="portal",
-        keep_history=False,
-    ),
-}
-
-
-@pytest.mark.parametrize("name", list(SHAPES))
-def test_written_config_reads_back_equal(name):
-    # GIVEN a config of some shape
-    config = SHAPES[name]
-    # WHEN it is written as TOML and parsed again
-    text = dump_config(config)
-    result = parse_config(text)
-    # THEN the same config comes back, without a single warning
-    assert result.warnings == []
-    assert result.config == config
-
-
-def test_only_changed_settings_are_written():
-    # GIVEN the defaults with one built-in preset changed in one field
-    config = with_preset(Config(), replace(builtin_presets()["ocr"], max_tokens=123))
-    # WHEN written
-    data = tomllib.loads(dump_config(config))
-    # THEN only that field of that preset is in the file
-    assert data == {"presets": {"ocr": {"max_tokens": 123}}}
-    # AND the defaults alone write no setting at all
-    assert tomllib.loads(dump_config(Config())) == {}
-
-
-def test_written_file_follows_the_documented_layout():
-    config = SHAPES["everything else"]
-    text = dump_config(with_preset(config, SHAPES["new preset, odd text"].presets["alt text"]))
-    order = [line for line in text.splitlines() if line.startswith("[")]
-    assert order == [
-        "[network]",
-        "[image]",
-        "[hotkeys]",
-        "[capture]",
-        "[history]",
-        '[presets."alt text"]',
-        "[prices]",
-    ]
-    assert '"capture:ocr" = ""' in text
-    assert '"Qwen/Qwen2.5-VL-7B-Instruct" = 0.2' in text
-    # A multi-line prompt stays readable as several lines in the file.
-    assert "Line one\n" in text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "plain",
-        'a "q" b',
-        'ends with "',
-        '""""',
-        "back\\slash\\",
-        "tab\tin",
-        "new\nline\n",
-        "\n\nleading",
-        "cr\rlf\r\n",
-        "\x00\x1f\x7f",
-        "ünïcødé ✓ 🎉",
-        '"""\n"""',
-        "\\\n",
-    ],
-)
-def test_toml_strings_and_keys_read_back_exactly(text):
-    for multiline in (False, True):
-        assert tomllib.loads(f"v = {toml_string(text, multiline)}")["v"] == text
-    assert tomllib.loads(f"{toml_key(text)} = 1") == {text: 1}
-
-
-# Hypothesis: any config the schema allows survives the round trip.
-
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
-_name = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
-_host = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
-_url = st.builds(
-    lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
-    st.sampled_from(["http", "https"]),
-    _host,
-    st.sampled_from(["", ":8000", ":11434"]),
-    st.sampled_from(["", "/v1", "/api/v1", "/openai/v1"]),
-)
-_actions = st.frozensets(st.sampled_from(list(Action)), min_size=1)
-_temperature = st.floats(0, 2, allow_nan=False)
-
-
-@st.composite
-def _presets(draw):
-    presets = builtin_presets()
-    for preset_id in draw(st.lists(st.sampled_from(list(presets)), unique=True)):
-        base = presets[preset_id]
-        presets[preset_id] = replace(
-            base,
-            title=draw(st.one_of(st.just(base.title), _text)),
-            prompt=draw(st.one_of(st.just(base.prompt), _text)),
-            model=draw(st.one_of(st.none(), _name)),
-            max_tokens=draw(st.integers(1, 1_000_000)),
-            temperature=draw(_temperature),
-            actions=draw(_actions),
-        )
-    for preset_id in draw(
-        st.lists(_name.filter(lambda n: n not in presets), unique=True, max_size=3)
-    ):
-        asks = draw(st.booleans())
-        prompt = draw(_text if asks else _text.filter(bool))
-        presets[preset_id] = Preset(
-            preset_id,
-            draw(_text),
-            prompt,
-            draw(_actions),
-            model=draw(st.one_of(st.none(), _name)),
-            max_tokens=draw(st.integers(1, 1_000_000)),
-            temperature=draw(_temperature),
-            asks_question=asks,
-        )
-    return presets
-
-
-@st.composite
-def _configs(draw):
-    profiles = {
-        "hyperbolic": Profile("hyperbolic", draw(_url), draw(st.one_of(st.just(""), _name)))
-    }
-    for name in draw(st.lists(_name.filter(lambda n: n != "hyperbolic"), unique=True, max_size=3)):
-        profiles[name] = Profile(name, draw(_url), draw(st.one_of(st.just(""), _name)))
-    presets = draw(_presets())
-    return Config(
-        profile=draw(st.sampled_from(sorted(profiles))),
-        profiles=profiles,
-        default_preset=draw(st.sampled_from(sorted(presets))),
-        connect_timeout=draw(st.floats(0.5, 600)),
-        read_timeout=draw(st.one_of(st.floats(1, 3600), st.integers(1, 3600))),
-        max_retries=draw(st.integers(0, 10)),
-        image_format=draw(st.sampled_from(["auto", "png", "jpeg"])),
-        jpeg_quality=draw(st.integers(50, 100)),
-        presets=presets,
-        prices=draw(st.dictionaries(_name, st.floats(0, 10_000), max_size=3)),
-        hotkeys=draw(st.dictionaries(_name, _text, max_size=4)),
-        capture_handler=draw(st.sampled_from(["auto", "qt", "portal", "grim", "spectacle"])),
-        keep_history=draw(st.booleans()),
-    )
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_configs())
-def test_any_config_survives_the_round_trip(config):
-    result = parse_config(dump_config(config))
-    assert result.warnings == []
-    assert result.config == config
-
-
-def test_save_replaces_the_file_atomically_and_privately(tmp_path):
-    # GIVEN a hand-written config.toml with comments
-    path = tmp_path / "conf" / "config.toml"
-    path.parent.mkdir()
-    path.write_text(TEMPLATE, encoding="utf-8")
-    config = replace(Config(), default_preset="ocr")
-    # WHEN the settings are saved over it
-    save_config(config, path)
-    # THEN the file holds the new settings, is readable by this user only, and no temporary
-    # file is left next to it
-    assert load_config(path).config == config
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["config.toml"]
-    # AND saving into a directory that does not exist yet creates it, private
-    other = tmp_path / "new" / "dir" / "config.toml"
-    save_config(config, other)
-    assert load_config(other).config == config
-    assert stat.S_IMODE(other.parent.stat().st_mode) == 0o700
-
-
-def test_a_failed_save_raises_and_leaves_no_temporary_file(tmp_path):
-    # GIVEN a config.toml path that is taken by a directory
-    path = tmp_path / "conf" / "config.toml"
-    path.mkdir(parents=True)
-    (path / "keep").write_text("x")
-    # WHEN saving there
-    with pytest.raises(OSError):
-        save_config(Config(), path)
-    # THEN nothing else was left in the folder, and what was there is untouched
-    assert sorted(p.name for p in path.parent.iterdir()) == ["config.toml"]
-    assert (path / "keep").read_text() == "x"
-
-
-def test_the_dialog_edits_the_file_not_the_environment_override(tmp_path, monkeypatch):
-    # GIVEN a saved config and DESKTOP_VLM_BASE_URL pointing somewhere else for this session
-    path = tmp_path / "conf" / "config.toml"
-    save_config(replace(Config(), default_preset="ocr"), path)
-    monkeypatch.setenv("DESKTOP_VLM_BASE_URL", "http://127.0.0.1:9999/v1")
-    assert load_config(path).config.active.base_url == "http://127.0.0.1:9999/v1"
-    # WHEN the config is loaded for editing
-    config = load_for_editing(path)
-    # THEN it is the file's, so saving it does not write the override into the file
-    assert config == replace(Config(), default_preset="ocr")
-    assert load_for_editing(tmp_path / "missing.toml") == Config()
-
-
 # --- the dialog: provider and key --------------------------------------------------------
 
 
@@ -455,24 +206,26 @@ def test_dialog_saves_key_to_keyring_and_settings_to_config(
     canary = f"sk-canary-{uuid.uuid4().hex}"
     # GIVEN the dialog on the defaults
     dialog = open_dialog()
-    assert dialog.key_status.text() == "Not set"
+    assert dialog.provider.key_status.text() == "Not set"
     # WHEN a person adds a local profile through "Add…"
-    qtbot.mouseClick(dialog.profile_add, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.provider.profile_add, Qt.MouseButton.LeftButton)
     ask = dialog.findChild(QInputDialog, "profile_name_dialog")
     assert ask is not None and ask.isVisible()
     ask.setTextValue("local")
     ask.accept()
-    assert dialog.profile_combo.currentText() == "local"
+    assert dialog.provider.profile_combo.currentText() == "local"
     # AND types its base URL, a key and a model
-    type_into(qtbot, dialog.base_url, fake_api.url + "/")
-    type_into(qtbot, dialog.api_key, canary)
-    dialog.model_combo.setEditText("fake-org/fake-vlm-7b")
+    type_into(qtbot, dialog.provider.base_url, fake_api.url + "/")
+    type_into(qtbot, dialog.provider.api_key, canary)
+    dialog.provider.model_combo.setEditText("fake-org/fake-vlm-7b")
     # AND gives the OCR preset a model of its own, and makes it the default
     dialog.tabs.setCurrentIndex(dialog.TAB_PRESETS)
-    dialog.preset_list.setCurrentRow(0)
-    assert dialog.preset_id.text() == "ocr"
-    dialog.preset_model.setEditText("fake-org/fake-vlm-72b")
-    dialog.default_preset_combo.setCurrentIndex(dialog.default_preset_combo.findData("ocr"))
+    dialog.presets.preset_list.setCurrentRow(0)
+    assert dialog.presets.preset_id.text() == "ocr"
+    dialog.presets.preset_model.setEditText("fake-org/fake-vlm-72b")
+    dialog.presets.default_preset_combo.setCurrentIndex(
+        dialog.presets.default_preset_combo.findData("ocr")
+    )
     applied = []
     dialog.applied.connect(applied.append)
     press_ok(qtbot, dialog)
@@ -501,17 +254,17 @@ def test_empty_key_field_keeps_the_stored_key_and_remove_key_deletes_it(qtbot, o
     keys.set("hyperbolic", "sk-stored-key-123456")
     dialog = open_dialog()
     # THEN the dialog says where the key is, never the key itself
-    assert dialog.key_status.text() == "Stored in the keyring"
-    assert dialog.api_key.text() == ""
+    assert dialog.provider.key_status.text() == "Stored in the keyring"
+    assert dialog.provider.api_key.text() == ""
     # WHEN the person saves with the key field left empty
     dialog.apply()
     wait_idle(qtbot, dialog)
     # THEN the stored key is unchanged
     assert keys.get("hyperbolic") == "sk-stored-key-123456"
     # WHEN they press "Remove key"
-    assert dialog.key_remove.isEnabled()
-    qtbot.mouseClick(dialog.key_remove, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.key_status.text() == "Not set", timeout=20000)
+    assert dialog.provider.key_remove.isEnabled()
+    qtbot.mouseClick(dialog.provider.key_remove, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.provider.key_status.text() == "Not set", timeout=20000)
     # THEN it is gone from the keyring
     assert keys.get("hyperbolic") is None
 
@@ -519,42 +272,44 @@ def test_empty_key_field_keeps_the_stored_key_and_remove_key_deletes_it(qtbot, o
 def test_key_from_the_environment_is_named(qtbot, open_dialog, monkeypatch):
     monkeypatch.setenv("DESKTOP_VLM_API_KEY", "sk-env-key-abcdef")
     dialog = open_dialog()
-    assert dialog.key_status.text() == (
+    assert dialog.provider.key_status.text() == (
         "From DESKTOP_VLM_API_KEY (the environment overrides the keyring)"
     )
-    assert "sk-env" not in dialog.key_status.text()
+    assert "sk-env" not in dialog.provider.key_status.text()
 
 
 def test_show_toggle_reveals_the_typed_key(qtbot, open_dialog):
     dialog = open_dialog()
-    qtbot.keyClicks(dialog.api_key, "sk-typed")
-    assert dialog.api_key.echoMode() == QLineEdit.EchoMode.Password
-    qtbot.mouseClick(dialog.key_show, Qt.MouseButton.LeftButton)
-    assert dialog.api_key.echoMode() == QLineEdit.EchoMode.Normal
-    assert dialog.key_show.text() == "Hide"
+    qtbot.keyClicks(dialog.provider.api_key, "sk-typed")
+    assert dialog.provider.api_key.echoMode() == QLineEdit.EchoMode.Password
+    qtbot.mouseClick(dialog.provider.key_show, Qt.MouseButton.LeftButton)
+    assert dialog.provider.api_key.echoMode() == QLineEdit.EchoMode.Normal
+    assert dialog.provider.key_show.text() == "Hide"
 
 
 def test_switching_profiles_keeps_what_was_typed(qtbot, open_dialog):
     dialog = open_dialog()
-    dialog.add_profile("local", "http://127.0.0.1:1234/v1")
-    qtbot.keyClicks(dialog.api_key, "sk-local-typed")
-    dialog.profile_combo.setCurrentIndex(dialog.profile_combo.findData("hyperbolic"))
-    assert dialog.api_key.text() == ""
-    dialog.profile_combo.setCurrentIndex(dialog.profile_combo.findData("local"))
-    assert dialog.api_key.text() == "sk-local-typed"
-    assert dialog.base_url.text() == "http://127.0.0.1:1234/v1"
+    dialog.provider.add_profile("local", "http://127.0.0.1:1234/v1")
+    qtbot.keyClicks(dialog.provider.api_key, "sk-local-typed")
+    dialog.provider.profile_combo.setCurrentIndex(
+        dialog.provider.profile_combo.findData("hyperbolic")
+    )
+    assert dialog.provider.api_key.text() == ""
+    dialog.provider.profile_combo.setCurrentIndex(dialog.provider.profile_combo.findData("local"))
+    assert dialog.provider.api_key.text() == "sk-local-typed"
+    assert dialog.provider.base_url.text() == "http://127.0.0.1:1234/v1"
 
 
 def test_removing_a_profile_removes_it_and_its_key(qtbot, open_dialog, keys, config_path):
     # GIVEN a saved local profile with a stored key, in use
     keys.set("local", "sk-local-key-5678")
     dialog = local_dialog(open_dialog, "http://127.0.0.1:11434/v1")
-    assert dialog.profile_combo.currentText() == "local"
-    assert dialog.key_status.text() == "Stored in the keyring"
+    assert dialog.provider.profile_combo.currentText() == "local"
+    assert dialog.provider.key_status.text() == "Stored in the keyring"
     # WHEN it is removed and the dialog saved
-    qtbot.mouseClick(dialog.profile_remove, Qt.MouseButton.LeftButton)
-    assert dialog.profile_combo.currentText() == "hyperbolic"
-    assert not dialog.profile_remove.isEnabled()  # the built-in profile stays
+    qtbot.mouseClick(dialog.provider.profile_remove, Qt.MouseButton.LeftButton)
+    assert dialog.provider.profile_combo.currentText() == "hyperbolic"
+    assert not dialog.provider.profile_remove.isEnabled()  # the built-in profile stays
     press_ok(qtbot, dialog)
     # THEN the config uses Hyperbolic again and the local key is gone from the keyring
     config = load_config(config_path).config
@@ -569,26 +324,34 @@ def test_test_connection_reports_the_models(qtbot, open_dialog, fake_api):
     # GIVEN a local server with three models, two of them vision models
     fake_api.models = ["Qwen/Qwen2.5-VL-7B-Instruct", "llava:13b", "llama3:8b"]
     dialog = local_dialog(open_dialog, fake_api.url)
-    assert dialog.key_status.text() == "Not set (a server on this machine usually needs none)"
+    assert (
+        dialog.provider.key_status.text() == "Not set (a server on this machine usually needs none)"
+    )
     # WHEN "Test connection" is pressed
-    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Connected"), timeout=20000)
+    qtbot.mouseClick(dialog.provider.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: dialog.provider.test_result.text().startswith("Connected"), timeout=20000
+    )
     # THEN it says so in words, and the model box offers the models, vision ones first
-    assert dialog.test_result.text() == "Connected: 3 models, 2 vision models"
+    assert dialog.provider.test_result.text() == "Connected: 3 models, 2 vision models"
     shot(dialog, "connected")
-    assert not dialog.test_busy.isVisible()
-    offered = [dialog.model_combo.itemText(i) for i in range(dialog.model_combo.count())]
+    assert not dialog.provider.test_busy.isVisible()
+    offered = [
+        dialog.provider.model_combo.itemText(i) for i in range(dialog.provider.model_combo.count())
+    ]
     assert offered == ["Qwen/Qwen2.5-VL-7B-Instruct", "llava:13b", "llama3:8b"]
-    assert dialog.model_combo.currentText() == ""  # still "automatic" until one is chosen
+    assert dialog.provider.model_combo.currentText() == ""  # still "automatic" until one is chosen
 
 
 def test_test_connection_uses_the_typed_key(qtbot, open_dialog, keys):
     with FakeAPI(require_key="sk-right-key-1234") as api:
         dialog = local_dialog(open_dialog, api.url)
-        qtbot.keyClicks(dialog.api_key, "sk-right-key-1234")
+        qtbot.keyClicks(dialog.provider.api_key, "sk-right-key-1234")
         # Enter in the key field tests the key and leaves the dialog open
-        qtbot.keyClick(dialog.api_key, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: dialog.test_result.text().startswith("Connected"), timeout=20000)
+        qtbot.keyClick(dialog.provider.api_key, Qt.Key.Key_Return)
+        qtbot.waitUntil(
+            lambda: dialog.provider.test_result.text().startswith("Connected"), timeout=20000
+        )
         assert dialog.isVisible()
         assert api.last_request.bearer == "sk-right-key-1234"
 
@@ -597,20 +360,20 @@ def test_test_connection_reports_a_rejected_key(qtbot, open_dialog, fake_api, ke
     keys.set("local", "sk-wrong-key-98765")
     fake_api.enqueue_models(Status(401))
     dialog = local_dialog(open_dialog, fake_api.url)
-    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=20000)
-    assert "rejected the API key" in dialog.test_result.text()
-    assert "sk-wrong-key-98765" not in dialog.test_result.text()
+    qtbot.mouseClick(dialog.provider.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.provider.test_button.isEnabled(), timeout=20000)
+    assert "rejected the API key" in dialog.provider.test_result.text()
+    assert "sk-wrong-key-98765" not in dialog.provider.test_result.text()
     # The stored key was sent: the test used the keyring's key (read off the GUI thread).
     assert fake_api.last_request.bearer == "sk-wrong-key-98765"
 
 
 def test_test_connection_reports_a_closed_port(qtbot, open_dialog):
     dialog = local_dialog(open_dialog, f"http://127.0.0.1:{free_port()}/v1")
-    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=20000)
-    assert "connection refused" in dialog.test_result.text()
-    assert "Is the server running?" in dialog.test_result.text()
+    qtbot.mouseClick(dialog.provider.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.provider.test_button.isEnabled(), timeout=20000)
+    assert "connection refused" in dialog.provider.test_result.text()
+    assert "Is the server running?" in dialog.provider.test_result.text()
 
 
 def test_gui_stays_responsive_while_the_server_does_not_answer(qtbot, open_dialog, fake_api):
@@ -622,21 +385,23 @@ def test_gui_stays_responsive_while_the_server_does_not_answer(qtbot, open_dialo
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(20)
     # WHEN the connection is tested
-    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.provider.test_button, Qt.MouseButton.LeftButton)
     fake_api.wait_for_requests(1)
     # THEN the dialog shows it is busy, and the event loop keeps running meanwhile
-    assert dialog.test_busy.isVisible() and not dialog.test_button.isEnabled()
-    assert dialog.test_result.text().startswith("Connecting to 127.0.0.1")
+    assert dialog.provider.test_busy.isVisible() and not dialog.provider.test_button.isEnabled()
+    assert dialog.provider.test_result.text().startswith("Connecting to 127.0.0.1")
     start = len(ticks)
     qtbot.waitUntil(lambda: len(ticks) >= start + 10, timeout=20000)
-    assert dialog.test_busy.isVisible()
+    assert dialog.provider.test_busy.isVisible()
     shot(dialog, "testing")
     # WHEN the server finally hangs up, the result is told in words
     fake_api.release()
-    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=20000)
+    qtbot.waitUntil(lambda: dialog.provider.test_button.isEnabled(), timeout=20000)
     timer.stop()
-    assert not dialog.test_busy.isVisible()
-    assert dialog.test_result.text() and not dialog.test_result.text().startswith("Connecting")
+    assert not dialog.provider.test_busy.isVisible()
+    assert dialog.provider.test_result.text() and not dialog.provider.test_result.text().startswith(
+        "Connecting"
+    )
 
 
 # --- refusing what cannot be saved -------------------------------------------------------
@@ -646,8 +411,8 @@ def test_insecure_url_with_a_key_is_refused_and_nothing_typed_is_lost(
     qtbot, open_dialog, keys, config_path
 ):
     dialog = open_dialog()
-    type_into(qtbot, dialog.base_url, "http://vlm.example.com/v1")
-    qtbot.keyClicks(dialog.api_key, "sk-not-for-plain-http")
+    type_into(qtbot, dialog.provider.base_url, "http://vlm.example.com/v1")
+    qtbot.keyClicks(dialog.provider.api_key, "sk-not-for-plain-http")
     dialog.tabs.setCurrentIndex(dialog.TAB_GENERAL)
     press_ok(qtbot, dialog)
     with pytest.raises(Exception) as refused:
@@ -660,15 +425,15 @@ def test_insecure_url_with_a_key_is_refused_and_nothing_typed_is_lost(
     assert "Refusing to send the API key over plain HTTP to vlm.example.com" in str(refused.value)
     shot(dialog, "refused")
     # AND everything typed is still there, and nothing was saved anywhere
-    assert dialog.base_url.text() == "http://vlm.example.com/v1"
-    assert dialog.api_key.text() == "sk-not-for-plain-http"
+    assert dialog.provider.base_url.text() == "http://vlm.example.com/v1"
+    assert dialog.provider.api_key.text() == "sk-not-for-plain-http"
     assert not config_path.exists()
     assert keys.get("hyperbolic") is None
 
 
 def test_a_base_url_that_is_not_http_is_refused(qtbot, open_dialog, config_path):
     dialog = open_dialog()
-    type_into(qtbot, dialog.base_url, "api.hyperbolic.xyz/v1")
+    type_into(qtbot, dialog.provider.base_url, "api.hyperbolic.xyz/v1")
     press_ok(qtbot, dialog)
     assert dialog.isVisible()
     assert "is not an http(s) URL" in dialog.error_label.text()
@@ -698,13 +463,13 @@ class RefusingKeyStore:
 
 def test_a_keyring_error_is_shown_and_the_typed_key_kept(qtbot, open_dialog, config_path):
     dialog = open_dialog(keys=RefusingKeyStore())
-    qtbot.keyClicks(dialog.api_key, "sk-typed-while-locked")
+    qtbot.keyClicks(dialog.provider.api_key, "sk-typed-while-locked")
     press_ok(qtbot, dialog)
     assert dialog.isVisible()
     assert dialog.error_label.text() == (
         "The keyring is locked. Unlock it (log in to your desktop session) and retry"
     )
-    assert dialog.api_key.text() == "sk-typed-while-locked"
+    assert dialog.provider.api_key.text() == "sk-typed-while-locked"
     assert dialog.buttons.isEnabled()
 
 
@@ -714,7 +479,7 @@ def test_first_run_explains_and_focuses_the_key_field(qtbot, open_dialog):
     assert dialog.intro.text() == FIRST_RUN_TEXT
     assert "app.hyperbolic.ai" in dialog.intro.text()
     assert dialog.tabs.currentIndex() == dialog.TAB_PROVIDER
-    qtbot.waitUntil(lambda: dialog.focusWidget() is dialog.api_key, timeout=5000)
+    qtbot.waitUntil(lambda: dialog.focusWidget() is dialog.provider.api_key, timeout=5000)
     # Not on later runs
     later = open_dialog()
     assert not later.intro.isVisible()
@@ -722,7 +487,7 @@ def test_first_run_explains_and_focuses_the_key_field(qtbot, open_dialog):
 
 def test_escape_cancels_without_saving(qtbot, open_dialog, config_path):
     dialog = open_dialog()
-    type_into(qtbot, dialog.base_url, "https://other.example/v1")
+    type_into(qtbot, dialog.provider.base_url, "https://other.example/v1")
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
     assert not config_path.exists()
@@ -732,8 +497,8 @@ def test_escape_cancels_without_saving(qtbot, open_dialog, config_path):
 
 
 def preset_row(dialog: SettingsDialog, preset_id: str) -> int:
-    for row in range(dialog.preset_list.count()):
-        if dialog.preset_list.item(row).toolTip() == preset_id:
+    for row in range(dialog.presets.preset_list.count()):
+        if dialog.presets.preset_list.item(row).toolTip() == preset_id:
             return row
     raise LookupError(preset_id)
 
@@ -747,26 +512,31 @@ def test_presets_add_edit_delete_restore(qtbot, open_dialog, config_path):
     )
     dialog = open_dialog(start)
     dialog.tabs.setCurrentIndex(dialog.TAB_PRESETS)
-    assert dialog.preset_list.item(preset_row(dialog, "ocr")).text() == "Extract text (changed)"
+    assert (
+        dialog.presets.preset_list.item(preset_row(dialog, "ocr")).text()
+        == "Extract text (changed)"
+    )
     # WHEN the person adds a preset and fills it in
-    qtbot.mouseClick(dialog.preset_add, Qt.MouseButton.LeftButton)
-    type_into(qtbot, dialog.preset_id, "alt-text")
-    type_into(qtbot, dialog.preset_title, "Alt text")
-    qtbot.keyClicks(dialog.preset_prompt, "Write alt text.")
-    qtbot.keyClick(dialog.preset_prompt, Qt.Key.Key_Return)
-    qtbot.keyClicks(dialog.preset_prompt, 'At most 20 "words".')
-    dialog.preset_max_tokens.setValue(200)
-    dialog.preset_temperature.setValue(0.5)
-    qtbot.mouseClick(dialog.preset_actions[Action.WINDOW], Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(dialog.preset_actions[Action.COPY], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.presets.preset_add, Qt.MouseButton.LeftButton)
+    type_into(qtbot, dialog.presets.preset_id, "alt-text")
+    type_into(qtbot, dialog.presets.preset_title, "Alt text")
+    qtbot.keyClicks(dialog.presets.preset_prompt, "Write alt text.")
+    qtbot.keyClick(dialog.presets.preset_prompt, Qt.Key.Key_Return)
+    qtbot.keyClicks(dialog.presets.preset_prompt, 'At most 20 "words".')
+    dialog.presets.preset_max_tokens.setValue(200)
+    dialog.presets.preset_temperature.setValue(0.5)
+    qtbot.mouseClick(dialog.presets.preset_actions[Action.WINDOW], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.presets.preset_actions[Action.COPY], Qt.MouseButton.LeftButton)
     # AND restores the OCR built-in, edits "describe", and deletes nothing built in
-    dialog.preset_list.setCurrentRow(preset_row(dialog, "ocr"))
-    assert dialog.preset_restore.isEnabled() and not dialog.preset_delete.isEnabled()
-    qtbot.mouseClick(dialog.preset_restore, Qt.MouseButton.LeftButton)
-    assert dialog.preset_temperature.value() == 0.0
-    assert not dialog.preset_restore.isEnabled()
-    dialog.preset_list.setCurrentRow(preset_row(dialog, "describe"))
-    type_into(qtbot, dialog.preset_title, "Describe briefly")
+    dialog.presets.preset_list.setCurrentRow(preset_row(dialog, "ocr"))
+    assert (
+        dialog.presets.preset_restore.isEnabled() and not dialog.presets.preset_delete.isEnabled()
+    )
+    qtbot.mouseClick(dialog.presets.preset_restore, Qt.MouseButton.LeftButton)
+    assert dialog.presets.preset_temperature.value() == 0.0
+    assert not dialog.presets.preset_restore.isEnabled()
+    dialog.presets.preset_list.setCurrentRow(preset_row(dialog, "describe"))
+    type_into(qtbot, dialog.presets.preset_title, "Describe briefly")
     dialog.apply()
     wait_idle(qtbot, dialog)
     assert dialog.error_label.text() == ""
@@ -785,9 +555,9 @@ def test_presets_add_edit_delete_restore(qtbot, open_dialog, config_path):
     assert config.presets["receipt"].title == "Bon lesen"
     assert "[presets.ocr]" not in config_path.read_text(encoding="utf-8")
     # WHEN the user preset is deleted again
-    dialog.preset_list.setCurrentRow(preset_row(dialog, "alt-text"))
-    assert dialog.preset_id.isReadOnly()  # saved: its id is fixed now
-    qtbot.mouseClick(dialog.preset_delete, Qt.MouseButton.LeftButton)
+    dialog.presets.preset_list.setCurrentRow(preset_row(dialog, "alt-text"))
+    assert dialog.presets.preset_id.isReadOnly()  # saved: its id is fixed now
+    qtbot.mouseClick(dialog.presets.preset_delete, Qt.MouseButton.LeftButton)
     press_ok(qtbot, dialog)
     # THEN it is gone from the file
     assert "alt-text" not in load_config(config_path).config.presets
@@ -796,21 +566,21 @@ def test_presets_add_edit_delete_restore(qtbot, open_dialog, config_path):
 def test_a_preset_without_a_prompt_is_refused(qtbot, open_dialog, config_path):
     dialog = open_dialog()
     dialog.tabs.setCurrentIndex(dialog.TAB_PRESETS)
-    qtbot.mouseClick(dialog.preset_add, Qt.MouseButton.LeftButton)
-    type_into(qtbot, dialog.preset_title, "Empty")
+    qtbot.mouseClick(dialog.presets.preset_add, Qt.MouseButton.LeftButton)
+    type_into(qtbot, dialog.presets.preset_title, "Empty")
     press_ok(qtbot, dialog)
     assert dialog.isVisible()
     assert dialog.error_label.text() == (
         "The preset 'Empty' needs a prompt (or 'Ask me for a question each time')"
     )
-    assert dialog.preset_title.text() == "Empty"
+    assert dialog.presets.preset_title.text() == "Empty"
     assert not config_path.exists()
 
 
 def test_hotkeys_are_saved_and_clearing_one_switches_it_off(qtbot, open_dialog, config_path):
     dialog = open_dialog()
     dialog.tabs.setCurrentIndex(dialog.TAB_HOTKEYS)
-    edits = dialog.hotkey_edits
+    edits = dialog.hotkeys.hotkey_edits
     assert [edits[a].keySequence().toString() for a in ("capture", "capture:ocr", "clipboard")] == [
         "Ctrl+Alt+Q",
         "Meta+Shift+T",
@@ -839,8 +609,8 @@ def test_hotkeys_are_saved_and_clearing_one_switches_it_off(qtbot, open_dialog, 
 def test_general_settings_are_saved(qtbot, open_dialog, config_path):
     dialog = open_dialog()
     dialog.tabs.setCurrentIndex(dialog.TAB_GENERAL)
-    qtbot.mouseClick(dialog.history_check, Qt.MouseButton.LeftButton)
-    dialog.capture_combo.setCurrentIndex(dialog.capture_combo.findData("portal"))
+    qtbot.mouseClick(dialog.general.history_check, Qt.MouseButton.LeftButton)
+    dialog.general.capture_combo.setCurrentIndex(dialog.general.capture_combo.findData("portal"))
     press_ok(qtbot, dialog)
     config = load_config(config_path).config
     assert config.keep_history is False
@@ -869,10 +639,10 @@ def test_start_at_login_creates_and_removes_the_autostart_entry(
     autostart = Autostart()
     entry = Path(fresh_user_dirs["XDG_CONFIG_HOME"]) / "autostart" / "desktop-vlm.desktop"
     dialog = open_dialog(autostart=autostart)
-    assert not dialog.autostart_check.isChecked()
+    assert not dialog.general.autostart_check.isChecked()
     # WHEN start at login is switched on and applied
     dialog.tabs.setCurrentIndex(dialog.TAB_GENERAL)
-    qtbot.mouseClick(dialog.autostart_check, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.general.autostart_check, Qt.MouseButton.LeftButton)
     dialog.apply()
     wait_idle(qtbot, dialog)
     # THEN the desktop's autostart folder has a valid entry that starts this install
@@ -887,7 +657,7 @@ def test_start_at_login_creates_and_removes_the_autostart_entry(
         checked = subprocess.run([validator, str(entry)], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr
     # WHEN switched off again
-    qtbot.mouseClick(dialog.autostart_check, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.general.autostart_check, Qt.MouseButton.LeftButton)
     press_ok(qtbot, dialog)
     # THEN the entry is gone
     assert not entry.exists() and not autostart.is_enabled()

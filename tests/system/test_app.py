@@ -320,6 +320,8 @@ def test_tray_menu_actions_fire(qtbot, qapp, fake_api, monkeypatch):
     finally:
         shell.hotkeys.unregister_all()
         shell.tray.hide()
+        shell.notifier.close()
+        shell.controller.history.close()
         if shell.controller.window is not None:
             shell.controller.window.close()
 

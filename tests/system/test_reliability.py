@@ -48,8 +48,8 @@ from support.fake_api import (
 
 from desktop_vlm.core.config import Config, with_base_url
 from desktop_vlm.core.errors import ExitCode
+from desktop_vlm.core import retry as retry_module
 from desktop_vlm.services import client as client_module
-from desktop_vlm.services.endpoint import make_client
 from desktop_vlm.services.secrets import KeyStore
 
 pytestmark = pytest.mark.reliability
@@ -83,6 +83,8 @@ class Fault:
     midstream: bool = False
     #: Chat requests the server sees (retries included).
     attempts: int = 1
+    #: The model is left to the app to choose (else the command line names one).
+    automatic_model: bool = False
 
 
 DNS_URL = "https://nonexistent-host.invalid/v1"
@@ -95,7 +97,11 @@ FAULTS: dict[str, Fault] = {
     ),
     "401": Fault(Status(401), "rejected the API key", ExitCode.AUTH),
     "403": Fault(Status(403), "refused access", ExitCode.AUTH),
-    "404-model-withdrawn": Fault(Status(404), "may have been withdrawn", ExitCode.MODEL_NOT_FOUND),
+    # A model chosen automatically that is gone is chosen again once, from a fresh list.
+    "404-model-withdrawn": Fault(
+        Status(404), "may have been withdrawn", ExitCode.MODEL_NOT_FOUND, attempts=2,
+        automatic_model=True,
+    ),
     "408": Fault(Status(408), "timed out reading the request", ExitCode.NETWORK),
     "413-image-too-large": Fault(Status(413), "request is too large", ExitCode.BAD_REQUEST),
     "422": Fault(Status(422), "Field required", ExitCode.BAD_REQUEST),
@@ -211,7 +217,8 @@ def test_fault_on_the_command_line(fault_id, fake_api, fresh_user_dirs, photo, t
         fake_api.default = fault.behaviour
     env = {"DESKTOP_VLM_BASE_URL": fault_url(fault, fake_api), "DESKTOP_VLM_API_KEY": CANARY}
     # WHEN a person asks about an image
-    result, peak_mb = run_measured(tmp_path, "ask", str(photo), "--model", "m", env=env)
+    model = [] if fault.automatic_model else ["--model", "m"]
+    result, peak_mb = run_measured(tmp_path, "ask", str(photo), *model, env=env)
     # THEN one line says what went wrong, with the documented exit code, and no key anywhere
     assert result.returncode == fault.code, result.stderr.decode()[-2000:]
     line = one_line_error(result)
@@ -244,9 +251,7 @@ class Window(Harness):
     """test_chat's harness, with a key in its store (so non-loopback URLs get that far)."""
 
     def __init__(self, qtbot, api, config: Config):
-        super().__init__(qtbot, api, config)
-        keys = KeyStore(environ={"DESKTOP_VLM_API_KEY": CANARY})
-        self.worker._client_factory = lambda cfg: make_client(cfg, keys)
+        super().__init__(qtbot, api, config, KeyStore(environ={"DESKTOP_VLM_API_KEY": CANARY}))
 
     def ticks(self) -> Callable[[], int]:
         """A timer ticking on the GUI thread; the count only grows while the loop runs."""
@@ -265,14 +270,15 @@ class Window(Harness):
 
 @pytest.fixture
 def window(qtbot, fake_api, monkeypatch):
-    monkeypatch.setattr(client_module.random, "uniform", lambda a, b: 0.01)
+    monkeypatch.setattr(retry_module.random, "uniform", lambda a, b: 0.01)
     config = replace(with_base_url(Config(), fake_api.url), max_retries=0)
     harness = Window(qtbot, fake_api, config)
     yield harness
+    harness.worker.stop_all()
     if harness.window is not None:
-        harness.worker.stop()
         harness.window.close()
     fake_api.release()
+    qtbot.waitUntil(lambda: harness.worker.running() == 0, timeout=WAIT)
 
 
 def rss_mb() -> float:
@@ -340,7 +346,7 @@ def test_fault_in_the_chat_window(fault_id, window, fake_api, caplog):
     # WHEN the person retries against a working server
     window.controller.apply_config(config)
     fake_api.enqueue(Stream("Now it works."))
-    window.click_link("action:retry")
+    window.click("Retry")
     window.wait_text("Now it works.")
     window.wait_idle()
     # THEN the answer arrives, and the question was sent once, after the first answer
@@ -522,7 +528,7 @@ def test_hostile_input_in_the_app(input_id, route, input_files, window, fake_api
         window.controller.ask_clipboard("describe")
     else:
         window.controller.open_window()
-        window.window.image_dropped.emit(path)
+        window.window.image_dropped.emit(path, "describe")
     # THEN a usable image reaches the server, or the window says why and nothing is sent
     if spec.size:
         window.wait_text("Hello from the fake server." if route == "drop" else "Seen.")

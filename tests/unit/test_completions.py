@@ -9,6 +9,7 @@ import pytest
 
 from desktop_vlm.core.completions import (
     ChatRequest,
+    RequestForm,
     Usage,
     error_message,
     parse_chunk,
@@ -278,9 +279,25 @@ def test_non_streaming_body_has_no_stream_options() -> None:
 
 
 def test_streaming_body_without_usage_request_for_servers_that_reject_it() -> None:
-    body = ChatRequest("m", MESSAGES).body(stream=True, include_usage=False)
+    body = ChatRequest("m", MESSAGES).body(stream=True, form=RequestForm(stream_options=False))
     assert body["stream"] is True
     assert "stream_options" not in body
+
+
+def test_reasoning_models_get_max_completion_tokens_and_no_temperature() -> None:
+    form = RequestForm(token_param="max_completion_tokens", temperature=False)
+    body = ChatRequest("o4-mini", MESSAGES, max_tokens=512, temperature=0.1).body(
+        stream=True, form=form
+    )
+    assert body["max_completion_tokens"] == 512
+    assert "max_tokens" not in body and "temperature" not in body
+
+
+def test_thinking_streamed_apart_from_the_answer_is_kept_apart() -> None:
+    for key in ("reasoning_content", "reasoning"):
+        chunk = json.dumps({"choices": [{"delta": {key: "Let me look.", "content": ""}}]})
+        info = parse_chunk(chunk)
+        assert (info.text, info.reasoning) == ("", "Let me look.")
 
 
 def test_unset_max_tokens_and_temperature_are_left_out_but_zero_is_sent() -> None:

@@ -3,6 +3,7 @@ once in the first user turn, the whole history with every follow-up."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -10,7 +11,10 @@ import pytest
 from desktop_vlm.core.completions import Usage
 from desktop_vlm.core.conversation import Conversation, ImageRef, Turn
 
-IMAGE = ImageRef(mime="image/png", base64="iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB", width=1, height=1)
+IMAGE = ImageRef(
+    mime="image/png", data=base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"), width=1, height=1
+)
+PART = ImageRef(mime="image/png", data=b"\x89PNG part", width=40, height=30)
 DATA_URL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"
 
 
@@ -177,31 +181,71 @@ def test_drop_last_answer_allows_generating_it_again() -> None:
         Conversation(image=IMAGE, preset_id="x").drop_last_answer()
 
 
-def test_json_round_trip_gives_an_equal_conversation() -> None:
+def test_round_trip_gives_an_equal_conversation() -> None:
     conversation = Conversation(image=IMAGE, preset_id="ocr", title="Receipt — Café")
-    conversation.ask("Transcribe.")
+    conversation.ask("Transcribe.", shown="Transcribe", label="Extract text")
     answer = answered(conversation, "Grüße, 日本\nline 2", model="Qwen/Qwen2.5-VL-72B-Instruct")
     answer.usage = Usage(prompt_tokens=1234, completion_tokens=56)
     answer.cost_usd = 0.0007744
     answer.ttft_s = 0.8
     answer.elapsed_s = 3.25
-    conversation.ask("Again?")
+    answer.reasoning = "Looking at the top line first."
+    answer.meta["check"] = {"engine": "e", "disagreements": []}
+    conversation.ask("Again?", image=PART)
     failed = conversation.begin_answer("m")
     failed.error = "The connection broke"
 
-    text = conversation.to_json()
-    restored = Conversation.from_json(text)
+    data = conversation.to_dict()
+    restored = Conversation.from_dict(data)
 
     assert restored == conversation
     assert restored.turns[1].usage.total_tokens == 1290
     assert restored.messages() == conversation.messages()
-    assert "日本" in text  # stored readable, not as \\u escapes
-    assert Conversation.from_json(restored.to_json()) == conversation
+    assert data["image"]["data"] == IMAGE.data  # the bytes, not base64 text
+    assert Conversation.from_dict(restored.to_dict()) == conversation
 
 
 def test_round_trip_of_a_conversation_without_turns_or_title() -> None:
     conversation = Conversation(image=IMAGE, preset_id="describe")
-    assert Conversation.from_json(conversation.to_json()) == conversation
-    data = json.loads(conversation.to_json())
+    assert Conversation.from_dict(conversation.to_dict()) == conversation
+    data = conversation.to_dict()
     del data["title"]
     assert Conversation.from_dict(data).title == ""
+
+
+def test_a_question_with_its_own_image_sends_that_image_once_with_the_earlier_text() -> None:
+    # GIVEN an answered first turn, and a closer look at a part of the image
+    conversation = Conversation(image=IMAGE, preset_id="describe")
+    conversation.ask("Describe.")
+    answered(conversation, "A receipt.")
+    conversation.ask("What is the total here?", image=PART)
+    conversation.begin_answer("m")
+
+    # WHEN the request is built
+    messages = conversation.messages()
+
+    # THEN exactly one image goes: the part, with the question that brought it; the text of
+    # the turns before it stays
+    assert image_parts(messages) == [{"type": "image_url", "image_url": {"url": PART.data_url}}]
+    assert messages[0] == {"role": "user", "content": "Describe."}
+    assert messages[1] == {"role": "assistant", "content": "A receipt."}
+    assert messages[2]["content"][0] == {"type": "text", "text": "What is the total here?"}
+    assert conversation.current_image() is PART
+    assert conversation.current_image(upto=1) is IMAGE
+
+
+def test_the_transcript_text_of_a_question_is_what_the_person_asked() -> None:
+    conversation = Conversation(image=IMAGE, preset_id="ask")
+    turn = conversation.ask("Answer briefly.\n\nWhat colour?", shown="What colour?")
+    assert turn.display_text == "What colour?"
+    assert conversation.messages()[0]["content"][0]["text"] == "Answer briefly.\n\nWhat colour?"
+    same = Conversation(image=IMAGE, preset_id="describe").ask("Describe.", shown="Describe.")
+    assert same.shown == "" and same.display_text == "Describe."
+
+
+def test_the_first_question_is_withdrawn_only_when_asked_to() -> None:
+    conversation = Conversation(image=IMAGE, preset_id="ask")
+    conversation.ask("What colour?")
+    conversation.begin_answer("m")
+    assert conversation.withdraw_question(first=True) == "What colour?"
+    assert conversation.turns == []

@@ -6,8 +6,8 @@ Wayland without the portal) ``register`` raises HotkeyError telling the person t
 ``desktop-vlm capture`` in the desktop's own settings instead.
 """
 
-from desktop_vlm.platform.hotkeys.handlers import Shortcut, parse_shortcut
 from desktop_vlm.platform.hotkeys.main import GlobalHotkeys, available, backend_name, clear_caches
+from desktop_vlm.platform.hotkeys.models import Shortcut, parse_shortcut
 
 __all__ = [
     "GlobalHotkeys",

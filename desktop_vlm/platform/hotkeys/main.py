@@ -11,12 +11,12 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_vlm.core.errors import HotkeyError
 from desktop_vlm.platform import sysinfo
-from desktop_vlm.platform.hotkeys.handlers import (
+from desktop_vlm.platform.hotkeys.handlers import x11
+from desktop_vlm.platform.hotkeys.models import (
     README_HINT,
     SETTINGS_HINT,
     HotkeyBackend,
     parse_shortcut,
-    x11,
 )
 
 logger = logging.getLogger(__name__)

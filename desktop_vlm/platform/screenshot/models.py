@@ -9,6 +9,8 @@ from typing import Protocol
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QImage
 
+from desktop_vlm.core.vocabulary import CAPTURE_METHOD_NAMES
+
 
 @dataclass(frozen=True)
 class ScreenGrab:
@@ -26,13 +28,9 @@ class ScreenGrab:
     image: QImage
 
 
-class Handler(IntEnum):
-    """Screen-grab backends; the order of the values is the order of preference."""
-
-    QT = 1
-    PORTAL = 2
-    GRIM = 3
-    SPECTACLE = 4
+#: Screen-grab backends (QT, PORTAL, GRIM, SPECTACLE); the order of the values is the order
+#: of preference, from the one list of capture methods.
+Handler = IntEnum("Handler", [name.upper() for name in CAPTURE_METHOD_NAMES if name != "auto"])
 
 
 class HandlerModule(Protocol):

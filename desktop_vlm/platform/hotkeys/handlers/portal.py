@@ -37,7 +37,7 @@ from PySide6.QtCore import QEventLoop, QSocketNotifier, QTimer
 
 from desktop_vlm.core.errors import HotkeyError
 from desktop_vlm.platform import sysinfo
-from desktop_vlm.platform.hotkeys.handlers import (
+from desktop_vlm.platform.hotkeys.models import (
     README_HINT,
     SETTINGS_HINT,
     ActivatedCallback,

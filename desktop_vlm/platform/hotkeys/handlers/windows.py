@@ -15,7 +15,7 @@ from PySide6.QtCore import QAbstractNativeEventFilter, QCoreApplication, Qt
 
 from desktop_vlm.core.errors import HotkeyError
 from desktop_vlm.platform import sysinfo
-from desktop_vlm.platform.hotkeys.handlers import SETTINGS_HINT, ActivatedCallback, Shortcut
+from desktop_vlm.platform.hotkeys.models import SETTINGS_HINT, ActivatedCallback, Shortcut
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import QSocketNotifier
 
 from desktop_vlm.core.errors import HotkeyError
 from desktop_vlm.platform import sysinfo
-from desktop_vlm.platform.hotkeys.handlers import (
+from desktop_vlm.platform.hotkeys.models import (
     SETTINGS_HINT,
     ActivatedCallback,
     Shortcut,
