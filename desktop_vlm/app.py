@@ -130,7 +130,8 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
     if tray_ok:
         tray.show()
     notifier = Notifier(tray.icon if tray_ok else None, _desktop_notifications())
-    worker = StreamWorker(_LazyEndpoint(keys))
+    endpoint = _LazyEndpoint(keys)
+    worker = StreamWorker(endpoint)
     overlay = RegionOverlay()
     history = History(_open_history(paths.data_dir() / "history.sqlite3"))
     history.enabled = config.keep_history
@@ -149,6 +150,7 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
     app.aboutToQuit.connect(worker.stop_all)
     app.aboutToQuit.connect(history.close)
     app.aboutToQuit.connect(notifier.close)
+    app.aboutToQuit.connect(endpoint.close)  # the offline engine's helper process
 
     def make_settings(first_run: bool):  # noqa: ANN202 - the real parts the dialog needs
         from desktop_vlm.gui.settings import SettingsDialog
@@ -168,6 +170,7 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
             unreadable=editable.problem,
             config_path=str(path),
             overridden_url=os.environ.get(ENV_BASE_URL, "").strip(),
+            discover=_discover,  # run on the pool thread
         )
 
     def save_default_preset(preset_id: str) -> None:
@@ -200,6 +203,12 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
     return shell
 
 
+def _discover() -> list:
+    from desktop_vlm.services.discovery import discover_local_servers
+
+    return discover_local_servers()
+
+
 def _method(forced: str | None, configured: str) -> str | None:
     chosen = forced or configured
     return None if chosen in (None, "", "auto") else chosen
@@ -217,6 +226,10 @@ class _LazyEndpoint:
         if self._real is None:
             self._real = _endpoint().Endpoint(self._keys)
         return getattr(self._real, name)
+
+    def close(self) -> None:
+        if self._real is not None:
+            self._real.close()
 
 
 def _desktop_notifications():  # noqa: ANN202

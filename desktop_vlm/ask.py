@@ -20,16 +20,14 @@ if TYPE_CHECKING:
 
 
 def run_ask(args: argparse.Namespace, config: Config) -> int:
-    import json
     import time
 
-    from desktop_vlm.core.conversation import Conversation, ImageRef
-    from desktop_vlm.core.imageprep import prepare_image
-    from desktop_vlm.core.pricing import estimate_cost, format_cost
-    from desktop_vlm.services.endpoint import choose, make_client
+    from desktop_vlm.services.routing import route
     from desktop_vlm.services.secrets import KeyStore
 
     started = time.monotonic()
+    if config.active.offline and args.preset is None:
+        args.preset = "ocr"  # the one thing the offline engine does
     try:
         preset = config.preset(args.preset)
     except KeyError:
@@ -37,25 +35,81 @@ def run_ask(args: argparse.Namespace, config: Config) -> int:
             f"There is no preset {args.preset!r}",
             f"Known presets: {', '.join(config.presets)}",
         ) from None
-
     source = _read_stdin() if args.image == "-" else args.image
     if preset.asks_question and not args.prompt:
         args.prompt = _ask_question(preset.id, stdin_used=args.image == "-")
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("The prompt is empty", "Give a question with --prompt")
+    keys = KeyStore()
+    chosen = route(config, preset, keys)
+    if chosen.notice:
+        note(f"note: {chosen.notice}")
+    if chosen.offline:
+        return _answer_offline(args, preset, source, started)
+    return _answer_with_model(args, chosen.config, preset, source, keys, started)
+
+
+def _answer_offline(args: argparse.Namespace, preset, source, started: float) -> int:  # noqa: ANN001
+    """The embedded engine reads the image's text, in reading order, line breaks kept."""
+    import json
+    import time
+
+    from desktop_vlm.services.ocr import read_text
+
+    reading = read_text(source)
+    if args.json:
+        out = {
+            "answer": reading.text,
+            "model": reading.engine,
+            "provider": "offline",
+            "preset": preset.id,
+            "finish_reason": "stop",
+            "usage": {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None},
+            "cost_usd": 0.0,
+            "timings": {
+                "time_to_first_token_s": None,
+                "request_s": _round(reading.elapsed_s),
+                "total_s": _round(time.monotonic() - started),
+            },
+            "image": {"width": reading.width, "height": reading.height},
+            "lines": len(reading.lines),
+            "warnings": [] if reading.text else ["no text was found in the image"],
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    out = _Output(enabled=True)
+    out.write(reading.text)
+    out.finish()
+    if not reading.text:
+        note("note: no text was found in the image")
+    return 0
+
+
+def _answer_with_model(args, config, preset, source, keys, started: float) -> int:  # noqa: ANN001
+    import json
+    import time
+
+    from desktop_vlm.core.conversation import Conversation, ImageRef
+    from desktop_vlm.core.imagefit import fit_base64
+    from desktop_vlm.core.imageprep import prepare_image
+    from desktop_vlm.core.pricing import estimate_cost, format_cost
+    from desktop_vlm.core.providers import limits_for
+    from desktop_vlm.services.endpoint import choose, make_client
+
     prompt = (
         preset.first_prompt(args.prompt) if preset.asks_question else (args.prompt or preset.prompt)
     )
-
     image = prepare_image(
         source, image_format=config.image_format, jpeg_quality=config.jpeg_quality
     )
+    limits = limits_for(config.active.name, config.active.base_url)
+    image = fit_base64(image, limits.max_base64_image_bytes)
     conversation = Conversation(
         image=ImageRef(image.mime, image.data, image.width, image.height), preset_id=preset.id
     )
     conversation.ask(prompt)
 
-    client = make_client(config, KeyStore())
+    client = make_client(config, keys)
     model, automatic = choose(config, preset, client, args.model)
     status = _Status(enabled=not args.json and sys.stderr.isatty())
     status.show(f"{image.describe()} → {model} …")
@@ -77,16 +131,17 @@ def run_ask(args: argparse.Namespace, config: Config) -> int:
     out.finish()
     result = stream.result
     assert result is not None
-    usage = result.completion.usage
-    cost = estimate_cost(
-        result.completion.model, usage.prompt_tokens, usage.completion_tokens, config.prices
-    )
+    completion = result.completion
+    usage = completion.usage
+    cost = estimate_cost(completion.model, usage.prompt_tokens, usage.completion_tokens,
+                         config.prices)
     if args.json:
-        out = {
-            "answer": result.completion.text,
-            "model": result.completion.model,
+        data = {
+            "answer": completion.text,
+            "model": completion.model,
+            "provider": config.active.name,
             "preset": preset.id,
-            "finish_reason": result.completion.finish_reason,
+            "finish_reason": completion.finish_reason,
             "usage": usage.to_dict(),
             "cost_usd": cost,
             "timings": {
@@ -102,18 +157,21 @@ def run_ask(args: argparse.Namespace, config: Config) -> int:
                 "source_width": image.source_width,
                 "source_height": image.source_height,
             },
+            "warnings": [],
         }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        if completion.reasoning:
+            data["reasoning"] = completion.reasoning
+        print(json.dumps(data, ensure_ascii=False, indent=2))
     elif sys.stderr.isatty():
         tokens = usage.total_tokens
-        summary = [result.completion.model]
+        summary = [completion.model]
         if tokens is not None:
             summary.append(f"{tokens} tokens")
         summary.append(format_cost(cost))
         if result.ttft_s is not None:
             summary.append(f"first token {result.ttft_s:.2f} s")
         sys.stderr.write("\x1b[2m" + terminal_safe(" · ".join(summary)) + "\x1b[0m\n")
-    if result.completion.finish_reason == "length":
+    if completion.finish_reason == "length":
         note(
             f"note: the answer was cut at max_tokens ({preset.max_tokens}); raise it for "
             f"preset '{preset.id}' in config.toml"

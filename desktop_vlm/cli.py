@@ -38,9 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     parser.add_argument(
-        "--profile", help="provider profile from config.toml (default: its 'profile')"
+        "--profile", help="provider profile (see `providers`; default: config.toml's 'profile')"
     )
+    # The global options are accepted after the command too (`ask IMAGE --profile offline`);
+    # SUPPRESS keeps a subcommand from resetting what was given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log details to stderr")
+    common.add_argument("--profile", default=argparse.SUPPRESS, help="provider profile")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_parser = sub.add_parser
+
+    def with_common(name: str, **kwargs):  # noqa: ANN202
+        return add_parser(name, parents=[common], **kwargs)
+
+    sub.add_parser = with_common  # type: ignore[method-assign]
 
     for name, text in (
         ("capture", "region capture in the running app (starting it if needed)"),
@@ -69,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     key = sub.add_parser("key", help="manage the API key in the OS keyring")
     key_sub = key.add_subparsers(dest="key_command", metavar="ACTION", parser_class=_Parser)
+    add_key_parser = key_sub.add_parser
+    key_sub.add_parser = lambda name, **kw: add_key_parser(name, parents=[common], **kw)  # type: ignore[method-assign]
     key_sub.required = True
     key_sub.add_parser("set", help="store the key (read from stdin or a hidden prompt)")
     key_sub.add_parser("delete", help="remove the stored key")
@@ -77,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the models the endpoint serves")
     models.add_argument("--json", action="store_true", help="print a JSON array")
     sub.add_parser("presets", help="list presets")
+    providers = sub.add_parser(
+        "providers", help="list the built-in provider profiles and the local servers found"
+    )
+    providers.add_argument("--json", action="store_true", help="print a JSON array")
     return parser
 
 
@@ -145,6 +163,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_presets(_config(args))
     if command == "key":
         return _cmd_key(args, _config(args))
+    if command == "providers":
+        return _cmd_providers(args, _config(args))
     if command == "models":
         return _cmd_models(args, _config(args))
     if command == "ask":
@@ -189,6 +209,55 @@ def _cmd_presets(config: Config) -> int:
     return 0
 
 
+# --- providers ----------------------------------------------------------------------------
+
+
+def _cmd_providers(args: argparse.Namespace, config: Config) -> int:
+    import json
+
+    from desktop_vlm.core.errors import KeyringError
+    from desktop_vlm.core.providers import provider
+    from desktop_vlm.services.discovery import discover_local_servers
+    from desktop_vlm.services.secrets import KeyStore
+
+    keys = KeyStore()
+    found = {server.base_url: server for server in discover_local_servers()}
+    rows = []
+    for name, profile in config.profiles.items():
+        known = provider(name)
+        variables = ", ".join(known.key_env) if known and known.key_env else "-"
+        if profile.offline:
+            key = "not needed (offline engine)"
+        elif known is not None and known.local:
+            key = "not needed (this machine)"
+        else:
+            try:
+                key = keys.source(name).kind
+                key = {"env": "from the environment", "keyring": "stored", "none": "no"}[key]
+            except KeyringError:
+                key = "keyring unavailable"
+        server = found.get(profile.base_url)
+        running = ""
+        if server is not None:
+            running = (f"running: {', '.join(server.vision_models[:3])}" if server.vision_models
+                       else "running, no vision model")
+        rows.append({"profile": name, "title": profile.title, "base_url": profile.base_url or "-",
+                     "key_variables": variables, "key": key, "local_server": running,
+                     "active": name == config.profile})
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    widths = [max(len(r[k]) for r in rows) for k in ("profile", "base_url", "key_variables")]
+    for r in rows:
+        mark = "*" if r["active"] else " "
+        print(f"{mark} {r['profile']:<{widths[0]}}  {r['base_url']:<{widths[1]}}  "
+              f"{r['key_variables']:<{widths[2]}}  key: {r['key']}"
+              + (f"  [{r['local_server']}]" if r["local_server"] else ""))
+    print("\n* active profile; use another with --profile NAME, store its key with "
+          "`desktop-vlm key set --profile NAME`")
+    return 0
+
+
 # --- key ----------------------------------------------------------------------------------
 
 
@@ -197,6 +266,8 @@ def _cmd_key(args: argparse.Namespace, config: Config) -> int:
 
     keys = KeyStore()
     profile = config.active.name
+    if config.active.offline:
+        raise UsageError("The offline profile needs no key", "Choose another with --profile NAME")
     if args.key_command == "status":
         source = keys.source(profile)
         print(f"API key for profile '{profile}': {source.detail}")
@@ -212,8 +283,9 @@ def _cmd_key(args: argparse.Namespace, config: Config) -> int:
     key = _read_key(profile)
     keys.set(profile, key)
     print(f"Stored the API key for profile '{profile}' in the keyring")
-    if keys.env_key():
-        _error_line(f"note: {keys.env_key()[0]} is set in the environment and takes precedence")
+    env = keys.env_key(profile)
+    if env:
+        _error_line(f"note: {env[0]} is set in the environment and takes precedence")
     return 0
 
 

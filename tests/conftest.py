@@ -49,6 +49,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # No test may reach a real desktop, keyring or API of the machine running the tests.
     for name in _ISOLATED:
         os.environ.pop(name, None)
+    from desktop_vlm.core.providers import key_variables
+
+    for name in key_variables():  # OPENAI_API_KEY and the rest: no real key reaches a test
+        os.environ.pop(name, None)
     home = desktop.private_home()
     os.environ["HOME"] = str(home)
     os.environ.update(desktop.user_dirs(home))
@@ -92,6 +96,8 @@ def fresh_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     dirs = desktop.user_dirs(tmp_path / "user")
     for name, value in dirs.items():
         monkeypatch.setenv(name, value)
-    for name in _ISOLATED[:3]:
+    from desktop_vlm.core.providers import key_variables
+
+    for name in (*_ISOLATED[:3], *key_variables()):
         monkeypatch.delenv(name, raising=False)
     return dirs

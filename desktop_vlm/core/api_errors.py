@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -245,10 +246,16 @@ _NO_IMAGES = (
 )
 
 
+_NO_IMAGES_PATTERN = re.compile(
+    r"\b(image|images|image_url|image input|vision|multimodal)\b[^.]{0,60}?"
+    r"\b(not supported|unsupported|only supported|not enabled|not available)"
+)
+
+
 def cannot_read_images(server_message: str) -> bool:
     """The server says the model takes no images (each server words it its own way)."""
     low = server_message.lower()
-    return any(needle in low for needle in _NO_IMAGES)
+    return any(needle in low for needle in _NO_IMAGES) or bool(_NO_IMAGES_PATTERN.search(low))
 
 
 def adapted_form(error: E.APIError, form: RequestForm) -> RequestForm | None:

@@ -11,7 +11,6 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from desktop_vlm.core.presets import (
     DEFAULT_PRESET_ID,
@@ -20,10 +19,13 @@ from desktop_vlm.core.presets import (
     builtin_presets,
     merge_preset,
 )
+from desktop_vlm.core.providers import CATALOG, provider
 from desktop_vlm.core.vocabulary import CAPTURE_METHOD_NAMES
 
 HYPERBOLIC_BASE_URL = "https://api.hyperbolic.xyz/v1"
 DEFAULT_PROFILE = "hyperbolic"
+#: The built-in profile answered by the embedded OCR engine: no key, no network, text only.
+OFFLINE_PROFILE = "offline"
 #: The global hotkeys registered unless config.toml's [hotkeys] says otherwise ("" = off).
 DEFAULT_HOTKEYS = {
     "capture": "Ctrl+Alt+Q",
@@ -43,13 +45,31 @@ class Profile:
     base_url: str
     model: str = ""
 
+    @property
+    def offline(self) -> bool:
+        return self.name == OFFLINE_PROFILE
+
+    @property
+    def title(self) -> str:
+        """What a person reads: the catalog's name for a built-in profile, else its own."""
+        known = provider(self.name)
+        if self.offline:
+            return "Offline (text only)"
+        return known.title if known is not None else self.name
+
+
+def catalog_profiles() -> dict[str, Profile]:
+    """Every built-in provider as a profile, then the offline engine: usable with --profile
+    NAME and no config file at all."""
+    profiles = {p.id: Profile(p.id, p.base_url) for p in CATALOG}
+    profiles[OFFLINE_PROFILE] = Profile(OFFLINE_PROFILE, "")
+    return profiles
+
 
 @dataclass(frozen=True)
 class Config:
     profile: str = DEFAULT_PROFILE
-    profiles: Mapping[str, Profile] = field(
-        default_factory=lambda: {DEFAULT_PROFILE: Profile(DEFAULT_PROFILE, HYPERBOLIC_BASE_URL)}
-    )
+    profiles: Mapping[str, Profile] = field(default_factory=catalog_profiles)
     default_preset: str = DEFAULT_PRESET_ID
     connect_timeout: float = 10.0
     #: Longest silence allowed between bytes of an answer (models can think before speaking).
@@ -248,6 +268,9 @@ def parse_config(text: str, source: str = "config.toml") -> LoadResult:
     for name, raw in _table(data, "profiles", problems).items():
         if not isinstance(raw, dict):
             problems.add(f"profiles.{name}", "must be a table", "ignored")
+            continue
+        if name == OFFLINE_PROFILE:
+            problems.add(f"profiles.{name}", "is the built-in offline engine", "ignored")
             continue
         for unknown in sorted(raw.keys() - {"base_url", "model"}):
             problems.add(f"profiles.{name}.{unknown}", "is not a profile setting", "ignored")

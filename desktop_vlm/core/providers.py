@@ -344,3 +344,9 @@ def provider_for_base_url(base_url: str) -> Provider | None:
         if any(_endpoint(url) == wanted for url in (entry.base_url, *entry.aliases)):
             return entry
     return None
+
+
+def limits_for(name: str, base_url: str) -> Limits:
+    """The limits of the provider a profile talks to (by its name, else its base URL)."""
+    known = provider(name) or provider_for_base_url(base_url)
+    return known.limits if known is not None else Limits()

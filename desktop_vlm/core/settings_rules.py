@@ -28,6 +28,8 @@ class Problem:
 def profile_problem(profiles: Mapping[str, Profile], has_key: Mapping[str, bool]) -> Problem | None:
     """The first profile whose base URL cannot be used (with or without its key)."""
     for name, profile in profiles.items():
+        if profile.offline:
+            continue  # the embedded engine has no server
         try:
             check_endpoint(profile.base_url, has_key.get(name, False))
         except ConfigError as exc:

@@ -28,7 +28,6 @@ def check_endpoint(base_url: str, has_key: bool) -> None:
     """Refuse a base URL that is not http(s), and sending a key in clear text anywhere but this
     machine (ConfigError / InsecureEndpointError, each saying what to do)."""
     from desktop_vlm.core.errors import ConfigError, InsecureEndpointError
-
     from desktop_vlm.core.secrets_rules import base_url_problem
 
     problem = base_url_problem(base_url)

@@ -83,12 +83,14 @@ class Controller(QObject):
         self.chat.models_wanted.connect(self._models_wanted)
         self._capture_preset: Preset | None = None
         self._capturing = False
+        self.commands_seen = 0
         self._hidden: list[QWidget] = []
         self._models: list[str] = []
         # While answers stream, what has arrived is written to disk about once a second.
         self._flush_timer = QTimer(self, interval=1000, timeout=self._flush_partials)
         overlay.selected.connect(self._region_selected)
         overlay.cancelled.connect(self._capture_cancelled)
+        worker.notice.connect(self._answer_notice)
         worker.started.connect(self._answer_started)
         worker.delta.connect(self._answer_delta)
         worker.finished.connect(self._answer_finished)
@@ -101,6 +103,8 @@ class Controller(QObject):
     def handle_command(
         self, command: str, preset_id: str | None = None, handler: str | None = None
     ) -> None:
+        if command in ("capture", "clipboard"):
+            self.commands_seen += 1
         if command == "capture":
             self.capture(preset_id, handler)
         elif command == "clipboard":
@@ -132,6 +136,8 @@ class Controller(QObject):
             return
         self._capturing = True
         self._capture_preset = preset
+        if preset.offline or preset.verify:
+            self._worker.warm_offline()  # loaded by the time the mouse is released
         self._hidden = [w for w in QApplication.topLevelWidgets() if w.isVisible()
                         and w.isWindow() and not w.objectName().startswith("overlay")]
         for widget in self._hidden:
@@ -171,6 +177,7 @@ class Controller(QObject):
             request = None
         else:
             request = self.session.start(preset, window=window)
+            request.context["source"] = source  # what the offline engine reads, if it answers
             self.running_changed.emit(len(self.session.requests()))
         if window or (request is not None and request.show):
             self.open_window().show_pending(preset.title, image)
@@ -228,9 +235,10 @@ class Controller(QObject):
 
     def _send(self, request: Request) -> None:
         self.running_changed.emit(len(self.session.requests()))
+        image = request.context.get("source") or request.conversation.current_image().data
         self._worker.start(
             Job(request.id, self.config, request.preset, self.session.messages(request.id),
-                request.model)
+                request.model, image=image)
         )
 
     # --- overlay --------------------------------------------------------------------------
@@ -254,6 +262,17 @@ class Controller(QObject):
                 widget.show()
 
     # --- the worker -----------------------------------------------------------------------
+
+    def _answer_notice(self, request_id: int, text: str) -> None:
+        """Who answers, when it is not the usual (offline, a server found on this machine)."""
+        request = self.session.request(request_id)
+        if request is None:
+            return
+        request.context["notice"] = text
+        if request.show and self.chat.window is not None:
+            self.chat.window.set_status(text)
+        elif not request.copy:
+            self._notifier.notify(request.preset.title, text)
 
     def _answer_started(self, request_id: int, model: str) -> None:
         request = self.session.request(request_id)
@@ -359,8 +378,10 @@ class Controller(QObject):
         if request.copy:
             self._write_clipboard(text)
             if request.notify:
-                preview = wording.preview_line(text, 80)
-                self._notifier.notify(f"{len(text)} characters copied", preview or "(empty answer)")
+                preview = wording.preview_line(text, 80) or "(empty answer)"
+                notice = request.context.get("notice")
+                self._notifier.notify(f"{len(text)} characters copied",
+                                      f"{preview}\n{notice}" if notice else preview)
         elif request.notify and not request.show:
             self._notifier.notify(request.preset.title, wording.preview_line(text, 200))
 

@@ -16,10 +16,14 @@ ImageSource = RawImage | bytes | str
 
 def prepare_ref(source: ImageSource, config: Config) -> ImageRef:
     """Decode, downscale and encode for the API (runs on a pool thread: Pillow loads here)."""
+    from desktop_vlm.core.imagefit import fit_base64
     from desktop_vlm.core.imageprep import prepare_image
+    from desktop_vlm.core.providers import limits_for
 
     image = prepare_image(source, image_format=config.image_format,
                           jpeg_quality=config.jpeg_quality)
+    limit = limits_for(config.active.name, config.active.base_url).max_base64_image_bytes
+    image = fit_base64(image, limit)
     return ImageRef(image.mime, image.data, image.width, image.height)
 
 

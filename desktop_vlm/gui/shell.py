@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 
 from desktop_vlm.core.config import DEFAULT_HOTKEYS, Config
 from desktop_vlm.core.errors import VlmError
@@ -19,6 +19,7 @@ from desktop_vlm.gui.pool import run_in_pool
 
 log = logging.getLogger(__name__)
 
+FIRST_RUN_DELAY_MS = 1500
 NO_TRAY = (
     "The system tray is unavailable, so there is no tray icon. Use the hotkeys, or bind "
     "`desktop-vlm capture` and `desktop-vlm clipboard` to keys in your desktop's settings."
@@ -84,7 +85,7 @@ class Shell(QObject):
             self.settings.activateWindow()
             return
         if self.overlay.is_active:
-            self.overlay.cancel()  # a dialog under the overlay could not be used
+            self.overlay.cancel()  # asked for from a window: a dialog under the overlay is lost
         dialog = self._make_settings(first_run)
         dialog.applied.connect(lambda _saved: self.apply(self._load_config()))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -143,7 +144,7 @@ class Shell(QObject):
         round trip must not delay the tray).
         """
         config, keys = self.config, self.keys
-        if keys.env_key() or not needs_key(config.active.base_url):
+        if keys.env_key(config.active.name) or not needs_key(config.active.base_url):
             return
 
         def probe() -> bool:
@@ -154,8 +155,20 @@ class Shell(QObject):
                 return False
 
         def done(missing: bool | None, _error: BaseException | None) -> None:
-            if missing:
-                log.info("no API key yet: opening the first-run settings")
-                self.open_settings(first_run=True)
+            if not missing:
+                return
+            if self.controller.commands_seen or self.overlay.is_active or self.controller.busy:
+                # Started by `desktop-vlm capture` (or a hotkey already pressed): the person is
+                # busy; a dialog now would cover the overlay. A notice says what works.
+                self.notifier.notify(
+                    "No API key yet",
+                    "Text extraction works offline. For the other presets, add a key in "
+                    "Settings or start a model server on this machine.",
+                    msecs=8000,
+                )
+                return
+            log.info("no API key yet: opening the first-run settings")
+            self.open_settings(first_run=True)
 
-        run_in_pool(probe, done, parent=self)
+        # A moment first: `desktop-vlm capture` hands its command over just after the start.
+        QTimer.singleShot(FIRST_RUN_DELAY_MS, lambda: run_in_pool(probe, done, parent=self))

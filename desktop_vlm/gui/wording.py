@@ -49,9 +49,15 @@ def error_actions(error: E.VlmError) -> list[tuple[str, str]]:
     return [("retry", "Retry")]
 
 
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$", re.M)
+_FENCE = re.compile(r"^\s*(```|~~~).*$", re.M)
+
+
 def preview_line(text: str, limit: int = 80) -> str:
-    """The start of an answer as one line of plain words."""
-    text = _LINK.sub(r"\1", text[: limit * 4])
+    """The start of an answer as one line of plain words (no Markdown, tables as words)."""
+    text = text[: limit * 6]
+    text = _TABLE_RULE.sub(" ", _FENCE.sub(" ", text))
+    text = _LINK.sub(r"\1", text).replace("|", " ")
     text = _MARKUP.sub(" ", text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

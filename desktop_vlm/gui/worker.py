@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +18,12 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.errors import CancelledError, ModelNotFoundError, VlmError
+from desktop_vlm.core.errors import (
+    CancelledError,
+    KeyMissingError,
+    ModelNotFoundError,
+    VlmError,
+)
 from desktop_vlm.core.presets import Preset
 from desktop_vlm.gui.pool import FunctionRunnable
 from desktop_vlm.services.cancellation import Cancellation
@@ -28,9 +34,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class OfflineOnlyError(KeyMissingError):
+    """The offline engine answered the first turn; the next question needs a model."""
+
+
 class Endpoint(Protocol):
     """What the worker needs of services.endpoint (the app injects it; tests pass their own)."""
 
+    def route(self, config: Config, preset: Preset) -> Any: ...
+    def read_offline(self, source: object, timeout: float = ...) -> Any: ...
+    def warm_offline(self) -> None: ...
     def make_client(self, config: Config) -> ChatClient: ...
     def resolve_model(
         self, config: Config, preset: Preset, client: ChatClient, explicit: str | None
@@ -48,10 +61,13 @@ class Job:
     preset: Preset
     messages: list[dict[str, Any]]
     model: str | None = None
+    #: What the offline engine reads if it answers: the capture itself, or the image sent.
+    image: object = None
     cancellation: Cancellation = field(default_factory=Cancellation)
 
 
 class StreamWorker(QObject):
+    notice = Signal(int, str)  # request id, who answers when it is not the usual (one line)
     started = Signal(int, str)  # request id, the model answering
     delta = Signal(int, object)  # request id, a Delta of the answer
     finished = Signal(int, object)  # request id, StreamResult
@@ -104,9 +120,27 @@ class StreamWorker(QObject):
 
         self._pool.start(FunctionRunnable(work))
 
+    def warm_offline(self) -> None:
+        """Start the offline engine now, off the GUI thread (a text capture has begun)."""
+
+        def work() -> None:
+            try:
+                self._endpoint.warm_offline()
+            except Exception as exc:  # noqa: BLE001 - the reading itself will say what is wrong
+                log.info("offline engine not warmed: %s", exc)
+
+        self._pool.start(FunctionRunnable(work))
+
     def _run(self, job: Job) -> None:
         try:
             job.cancellation.raise_if_cancelled()
+            chosen = self._endpoint.route(job.config, job.preset)
+            if chosen.notice:
+                self._emit(job, self.notice, chosen.notice)
+            if chosen.offline:
+                self._finish(job, self.finished, self._offline(job))
+                return
+            job.config = chosen.config
             client = self._endpoint.make_client(job.config)
             model, automatic = self._endpoint.resolve_model(
                 job.config, job.preset, client, job.model
@@ -139,6 +173,26 @@ class StreamWorker(QObject):
                 self.failed,
                 VlmError(f"Unexpected error ({type(exc).__name__}); the log file has the details"),
             )
+
+    def _offline(self, job: Job) -> object:
+        """The offline engine's reading, delivered as an answer of its own."""
+        from desktop_vlm.core.completions import Completion, Delta
+        from desktop_vlm.services.client import StreamResult
+
+        if len(job.messages) > 1:
+            raise OfflineOnlyError(
+                "The offline engine reads the image's text; it cannot answer follow-up questions",
+                "Store an API key in Settings, or start a local server with a vision model",
+            )
+        started = time.monotonic()
+        reading = self._endpoint.read_offline(job.image)
+        job.cancellation.raise_if_cancelled()
+        self._emit(job, self.started, reading.engine)
+        if reading.text:
+            self._emit(job, self.delta, Delta(reading.text))
+        elapsed = time.monotonic() - started
+        completion = Completion(text=reading.text, model=reading.engine, finish_reason="stop")
+        return StreamResult(completion, ttft_s=elapsed, elapsed_s=elapsed, attempts=1)
 
     def _stream(self, job: Job, client: ChatClient, model: str) -> object:
         request = ChatRequest(

@@ -10,10 +10,12 @@ import logging
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.errors import KeyMissingError, KeyringError
 from desktop_vlm.core.presets import Preset
+from desktop_vlm.core.providers import provider, provider_for_base_url
 from desktop_vlm.core.urls import needs_key
 from desktop_vlm.services import paths
 from desktop_vlm.services.client import ChatClient
 from desktop_vlm.services.models import ModelCache, choose_model
+from desktop_vlm.services.routing import Route, route
 from desktop_vlm.services.secrets import KeyStore
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,15 @@ def choose(
     chosen = explicit or preset.model or config.active.model
     if chosen:
         return chosen, False
-    model = choose_model(served_models(client))
+    model = choose_model(served_models(client), provider_id=provider_id(config))
     log.info("no model configured; using %s from the server's list", model)
     return model, True
+
+
+def provider_id(config: Config) -> str | None:
+    """The catalog provider the active profile talks to (by name, or by its base URL)."""
+    known = provider(config.active.name) or provider_for_base_url(config.active.base_url)
+    return known.id if known is not None else None
 
 
 def resolve_model(
@@ -97,10 +105,33 @@ def forget_models(client: ChatClient) -> None:
 
 
 class Endpoint:
-    """The stream worker's view of this module, with the key store bound in."""
+    """The stream worker's view of this module, with the key store bound in, and the offline
+    engine's helper process (started on first use, stopped when idle)."""
 
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
+        self._ocr = None
+
+    def route(self, config: Config, preset: Preset) -> Route:
+        return route(config, preset, self.keys)
+
+    def read_offline(self, source: object, timeout: float = 60.0):  # noqa: ANN201 - OcrResult
+        return self._service().read(source, timeout=timeout)
+
+    def warm_offline(self) -> None:
+        """Start the engine's helper now (a capture began), so it is ready at the release."""
+        self._service().warm_up()
+
+    def close(self) -> None:
+        if self._ocr is not None:
+            self._ocr.close()
+
+    def _service(self):  # noqa: ANN202
+        if self._ocr is None:
+            from desktop_vlm.services.ocr import OcrService
+
+            self._ocr = OcrService()
+        return self._ocr
 
     def make_client(self, config: Config) -> ChatClient:
         return make_client(config, self.keys)

@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from desktop_vlm import APP_NAME
 from desktop_vlm.core.errors import KeyringError
 from desktop_vlm.core.logsafe import register_secret
+from desktop_vlm.core.providers import OVERRIDE_KEY_ENV, provider
 
 log = logging.getLogger(__name__)
 
-ENV_KEYS = ("DESKTOP_VLM_API_KEY", "HYPERBOLIC_API_KEY")
+#: Read for every profile, before the profile's own variables.
+ENV_KEYS = (OVERRIDE_KEY_ENV,)
 SERVICE = APP_NAME
 
 _NO_KEYRING_HINT = (
     "Install and unlock a keyring (gnome-keyring or KWallet on Linux), "
-    "or set DESKTOP_VLM_API_KEY in the environment"
+    "or set DESKTOP_VLM_API_KEY (or the provider's own variable) in the environment"
 )
 
 
@@ -45,8 +47,14 @@ class KeyStore:
 
     # --- reading --------------------------------------------------------------------------
 
-    def env_key(self) -> tuple[str, str] | None:
-        for name in ENV_KEYS:
+    def env_variables(self, profile: str | None) -> tuple[str, ...]:
+        """The variables read for ``profile``: DESKTOP_VLM_API_KEY, then the ones its users
+        already set (OPENAI_API_KEY for openai, ...)."""
+        known = provider(profile) if profile else None
+        return ENV_KEYS + (known.key_env if known is not None else ())
+
+    def env_key(self, profile: str | None = None) -> tuple[str, str] | None:
+        for name in self.env_variables(profile):
             value = self._environ.get(name, "").strip()
             if value:
                 return name, value
@@ -54,7 +62,7 @@ class KeyStore:
 
     def get(self, profile: str) -> str | None:
         """The key for ``profile``: the environment's if set, else the keyring's, else None."""
-        env = self.env_key()
+        env = self.env_key(profile)
         key = (
             env[1]
             if env
@@ -64,7 +72,7 @@ class KeyStore:
         return key
 
     def source(self, profile: str) -> KeySource:
-        env = self.env_key()
+        env = self.env_key(profile)
         if env:
             return KeySource("env", f"from the environment variable {env[0]}")
         with _closing_connections():

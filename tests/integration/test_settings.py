@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -208,7 +209,7 @@ def test_dialog_saves_key_to_keyring_and_settings_to_config(
     dialog = open_dialog()
     assert dialog.provider.key_status.text() == "Not set"
     # WHEN a person adds a local profile through "Add…"
-    qtbot.mouseClick(dialog.provider.profile_add, Qt.MouseButton.LeftButton)
+    dialog.provider.profile_add.menu().findChild(QAction, "catalog_other").trigger()
     ask = dialog.findChild(QInputDialog, "profile_name_dialog")
     assert ask is not None and ask.isVisible()
     ask.setTextValue("local")
@@ -308,12 +309,12 @@ def test_removing_a_profile_removes_it_and_its_key(qtbot, open_dialog, keys, con
     assert dialog.provider.key_status.text() == "Stored in the keyring"
     # WHEN it is removed and the dialog saved
     qtbot.mouseClick(dialog.provider.profile_remove, Qt.MouseButton.LeftButton)
-    assert dialog.provider.profile_combo.currentText() == "hyperbolic"
+    assert dialog.provider.profile_combo.currentData() == "hyperbolic"
     assert not dialog.provider.profile_remove.isEnabled()  # the built-in profile stays
     press_ok(qtbot, dialog)
     # THEN the config uses Hyperbolic again and the local key is gone from the keyring
     config = load_config(config_path).config
-    assert list(config.profiles) == ["hyperbolic"] and config.profile == "hyperbolic"
+    assert "local" not in config.profiles and config.profile == "hyperbolic"
     assert keys.get("local") is None
 
 
@@ -436,7 +437,7 @@ def test_a_base_url_that_is_not_http_is_refused(qtbot, open_dialog, config_path)
     type_into(qtbot, dialog.provider.base_url, "api.hyperbolic.xyz/v1")
     press_ok(qtbot, dialog)
     assert dialog.isVisible()
-    assert "is not an http(s) URL" in dialog.error_label.text()
+    assert "must begin with https://" in dialog.error_label.text()
     assert not config_path.exists()
 
 
@@ -477,7 +478,7 @@ def test_first_run_explains_and_focuses_the_key_field(qtbot, open_dialog):
     dialog = open_dialog(first_run=True)
     assert dialog.intro.isVisible()
     assert dialog.intro.text() == FIRST_RUN_TEXT
-    assert "app.hyperbolic.ai" in dialog.intro.text()
+    assert "works offline" in dialog.intro.text()
     assert dialog.tabs.currentIndex() == dialog.TAB_PROVIDER
     qtbot.waitUntil(lambda: dialog.focusWidget() is dialog.provider.api_key, timeout=5000)
     # Not on later runs
@@ -742,3 +743,46 @@ def test_every_page_lays_out_without_clipped_text(qtbot, open_dialog, tmp_path):
         assert dialog.grab().save(str(shots / f"settings-{page.objectName()}.png"))
     for button in (dialog.ok_button, dialog.cancel_button, dialog.apply_button):
         assert button.objectName() and button.width() >= button.minimumSizeHint().width()
+
+
+# --- the catalog and the servers on this machine --------------------------------------------
+
+
+def test_adding_a_profile_offers_the_catalog(qtbot, open_dialog):
+    dialog = open_dialog()
+    menu = dialog.provider.profile_add.menu()
+    names = [a.objectName() for a in menu.actions() if a.objectName()]
+    for provider_id in ("openai", "openrouter", "gemini", "mistral", "groq", "ollama", "llamacpp"):
+        assert f"catalog_{provider_id}" in names
+    menu.findChild(QAction, "catalog_groq").trigger()
+    assert dialog.provider.profile_combo.currentData() == "groq"
+    assert dialog.provider.base_url.text() == "https://api.groq.com/openai/v1"
+
+
+def test_a_model_server_running_here_is_offered_and_used_with_its_vision_model(qtbot, open_dialog):
+    from support.local_servers import OLLAMA_MODELS, LocalServers, ollama_handler
+
+    from desktop_vlm.services.discovery import discover_local_servers
+
+    with LocalServers() as servers:
+        port = servers.start(ollama_handler(OLLAMA_MODELS))
+        # GIVEN an Ollama running on this machine
+        dialog = open_dialog(discover=lambda: discover_local_servers(candidates=[("ollama", port)]))
+        # THEN Settings says so, beside the base URL
+        found = dialog.provider.found
+        qtbot.waitUntil(lambda: "Found on this machine" in found.text(), timeout=10_000)
+        assert "gemma3:12b" in found.text() and "llama3.1" not in found.text()
+        # WHEN the person clicks it
+        href = found.text().split('href="', 1)[1].split('"', 1)[0]
+        found.linkActivated.emit(href)
+        # THEN its profile is shown with its address and a vision model
+        assert dialog.provider.profile_combo.currentData() == "ollama"
+        assert dialog.provider.base_url.text() == f"http://127.0.0.1:{port}/v1"
+        assert dialog.provider.model_combo.currentText() in ("gemma3:12b", "receipt-reader:latest")
+
+
+def test_the_offline_profile_needs_nothing(qtbot, open_dialog):
+    dialog = open_dialog()
+    dialog.provider.show_profile("offline")
+    assert not dialog.provider.base_url.isEnabled() and not dialog.provider.api_key.isEnabled()
+    assert "without a key" in dialog.provider.test_result.text()

@@ -63,6 +63,9 @@ __all__ = [
     "Models",
     "NeverRespond",
     "RecordedRequest",
+    "Reasoning",
+    "RejectParameter",
+    "BodyLimit",
     "Reset",
     "Stall",
     "Status",
@@ -556,6 +559,70 @@ class Huge(Behaviour):
 
 
 @dataclass(frozen=True)
+class RejectParameter(Behaviour):
+    """A 400 when the request carries ``param`` (as OpenAI's reasoning models answer
+    ``max_tokens`` and a ``temperature`` other than 1, and old servers ``stream_options``);
+    otherwise ``then`` serves it. Chain several for a model that refuses several."""
+
+    param: str
+    message: str = ""
+    then: Behaviour = field(default_factory=lambda: Stream("Answered as asked."))
+
+    MESSAGES = {
+        "max_tokens": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "temperature": "Unsupported value: 'temperature' does not support 0.2 with this model. "
+        "Only the default (1) value is supported.",
+        "stream_options": "Unrecognized request argument supplied: stream_options",
+    }
+
+    def serve(self, ex: Exchange) -> None:
+        body = ex.recorded.json if isinstance(ex.recorded.json, dict) else {}
+        if self.param in body:
+            message = self.message or self.MESSAGES.get(self.param, f"Unknown {self.param}")
+            error = {"error": {"message": message, "type": "invalid_request_error",
+                               "param": self.param, "code": "unsupported_parameter"}}
+            ex.send_json(400, error)
+            return
+        self.then.serve(ex)
+
+
+@dataclass(frozen=True)
+class Reasoning(Behaviour):
+    """A reasoning model: its thinking streamed as ``delta.<key>`` before the answer."""
+
+    thinking: str | Sequence[str] = "Let me look at the image first."
+    text: str | Sequence[str] = "It is a receipt."
+    key: str = "reasoning_content"
+
+    def serve(self, ex: Exchange) -> None:
+        events = ex.start_stream()
+        events.delta({"role": "assistant", "content": ""})
+        for token in _as_tokens(self.thinking):
+            events.delta({self.key: token, "content": ""})
+        for token in _as_tokens(self.text):
+            events.delta({"content": token})
+        events.delta({}, finish_reason="stop")
+        events.done()
+        events.end()
+
+
+@dataclass(frozen=True)
+class BodyLimit(Behaviour):
+    """413 for a request body over ``max_bytes`` (Groq: 4 MB of base64 image), else ``then``."""
+
+    max_bytes: int
+    then: Behaviour = field(default_factory=lambda: Stream("Small enough."))
+
+    def serve(self, ex: Exchange) -> None:
+        if len(ex.recorded.body) > self.max_bytes:
+            ex.send_json(413, {"error": {"message": "Request Entity Too Large",
+                                         "type": "invalid_request_error"}})
+            return
+        self.then.serve(ex)
+
+
+@dataclass(frozen=True)
 class CloseWithoutResponse(Behaviour):
     """Read the request, then close the connection without sending a status line."""
 
@@ -959,7 +1026,7 @@ class _Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._workers: list[threading.Thread] = []
-        super().__init__(("127.0.0.1", 0), Exchange)
+        super().__init__(("127.0.0.1", api.fixed_port), Exchange)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the address up with getfqdn, a DNS query that can hang.
@@ -1028,8 +1095,11 @@ class FakeAPI:
         models: Sequence[str] = DEFAULT_MODELS,
         default: Behaviour | None = None,
         echo_key: Literal["partial", "full", "none"] = "partial",
+        port: int = 0,
     ) -> None:
         self.require_key = require_key
+        #: 0: any free port; a fixed one plays a local server where people run it (11434).
+        self.fixed_port = port
         self.models: list[str] = list(models)
         #: What a chat request gets when nothing is queued.
         self.default: Behaviour = default or Stream("Hello from the fake server.")

@@ -169,6 +169,44 @@ def test_ocr_preset_puts_exactly_the_answer_on_the_clipboard(app, fake_api, patt
     assert fake_api.last_request.json["messages"][0]["content"][0]["text"].startswith("Transcribe")
 
 
+def test_without_any_key_an_ocr_capture_puts_the_text_on_the_clipboard_offline(
+    fake_api, fresh_user_dirs
+):
+    # GIVEN a fresh app whose provider is remote and has no key, and some text on the screen
+    app = start_app(fake_api, fresh_user_dirs,
+                    extra_env={"DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"})
+    text = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "support" / "text_window.py"), "200", "300", "light"],
+        env=app.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    text.stdin.write(b"Invoice 2041 from Cafe Lumen\nTotal due: 13.49 EUR")
+    text.stdin.close()
+    try:
+        assert text.stdout.readline().strip() == b"READY"
+        # WHEN the text of that window is captured with the ocr preset
+        assert app.cli("capture", "--preset", "ocr").returncode == 0
+        wait_until(lambda: window_visible(app.env, "region capture"), what="overlay")
+        app.drag(200, 300, 560, 380)
+
+        def clipboard() -> str:
+            return subprocess.run(
+                ["xclip", "-selection", "clipboard", "-o"], env=app.env, capture_output=True,
+                timeout=10,
+            ).stdout.decode()
+
+        # THEN the text is on the clipboard, read offline, said in the notice; nothing was sent
+        wait_until(lambda: "Total due: 13.49 EUR" in clipboard(), timeout=60,
+                   what="the offline reading on the clipboard")
+        assert clipboard().splitlines() == ["Invoice 2041 from Cafe Lumen", "Total due: 13.49 EUR"]
+        app.wait_log("read offline")
+        assert chat_requests(fake_api) == []
+    finally:
+        text.kill()
+        text.wait(5)
+        text.stdout.close()
+        app.stop()
+
+
 # --- clipboard -------------------------------------------------------------------------------
 
 
@@ -376,6 +414,23 @@ def test_capture_starts_the_app_when_none_runs(fake_api, fresh_user_dirs):
         subprocess.run([sys.executable, "-m", "desktop_vlm", "quit"], env=env, timeout=30)
     log = Path(fresh_user_dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
     wait_until(lambda: "capture cancelled" in log.read_text(), what="the cancel in the log")
+
+
+def test_first_run_through_capture_keeps_the_overlay_and_says_what_works(fresh_user_dirs):
+    # GIVEN no app running, a remote provider and no key anywhere (a fresh install)
+    env = {**os.environ, **fresh_user_dirs, "DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"}
+    assert subprocess.run([sys.executable, "-m", "desktop_vlm", "capture"], env=env,
+                          capture_output=True, timeout=30).returncode == 0
+    log = Path(fresh_user_dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
+    try:
+        # THEN the overlay comes up and stays up: no settings dialog is put over it
+        wait_until(lambda: window_visible(env, "region capture"), timeout=30, what="overlay")
+        wait_until(lambda: "No API key yet" in log.read_text(), what="the first-run notice")
+        assert window_visible(env, "region capture")
+        assert not window_visible(env, "desktop-vlm Settings")
+        xdotool(env, "key", "Escape")
+    finally:
+        subprocess.run([sys.executable, "-m", "desktop_vlm", "quit"], env=env, timeout=30)
 
 
 def test_copied_image_file_on_the_clipboard_is_used(app, fake_api, tmp_path):

@@ -94,7 +94,8 @@ SHAPES = {
     "hyperbolic changed": replace(
         Config(),
         profiles={
-            "hyperbolic": Profile("hyperbolic", "https://proxy.example/v1", "Qwen/Qwen2.5-VL")
+            **Config().profiles,
+            "hyperbolic": Profile("hyperbolic", "https://proxy.example/v1", "Qwen/Qwen2.5-VL"),
         },
     ),
     "built-in changed": with_preset(
@@ -241,10 +242,11 @@ def _presets(draw):
 
 @st.composite
 def _configs(draw):
-    profiles = {
-        "hyperbolic": Profile("hyperbolic", draw(_url), draw(st.one_of(st.just(""), _name)))
-    }
-    for name in draw(st.lists(_name.filter(lambda n: n != "hyperbolic"), unique=True, max_size=3)):
+    profiles = dict(Config().profiles)
+    profiles["hyperbolic"] = Profile(
+        "hyperbolic", draw(_url), draw(st.one_of(st.just(""), _name))
+    )
+    for name in draw(st.lists(_name.filter(lambda n: n not in profiles), unique=True, max_size=3)):
         profiles[name] = Profile(name, draw(_url), draw(st.one_of(st.just(""), _name)))
     presets = draw(_presets())
     return Config(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtWidgets import QAbstractButton, QHBoxLayout, QWidget
 
+from desktop_vlm.core.config import Profile
 from desktop_vlm.core.errors import VlmError
+from desktop_vlm.core.urls import needs_key
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +35,29 @@ def row(*widgets: QWidget | QAbstractButton, stretch: bool = False) -> QWidget:
     if stretch:
         layout.addStretch(1)
     return box
+
+
+def connection_summary(models: list[str], is_vision: Callable[[str], bool]) -> str:
+    vision = sum(1 for m in models if is_vision(m))
+    return f"Connected: {_count(len(models), 'model')}, {_count(vision, 'vision model')}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def profile_label(profile: Profile) -> str:
+    title = profile.title
+    return title if title == profile.name or profile.offline else f"{title} ({profile.name})"
+
+
+def key_status_text(source: Any, base_url: str = "") -> str:
+    """Where the key comes from, in words; never the key."""
+    if source.kind == "env":
+        name = source.detail.rsplit(" ", 1)[-1]
+        return f"From {name} (the environment overrides the keyring)"
+    if source.kind == "keyring":
+        return "Stored in the keyring"
+    if not needs_key(base_url):
+        return "Not set (a server on this machine usually needs none)"
+    return "Not set"

@@ -44,8 +44,9 @@ from desktop_vlm.gui.settings.provider_page import KeyStoreLike, ProviderPage
 log = logging.getLogger(__name__)
 
 FIRST_RUN_TEXT = (
-    "Paste your Hyperbolic API key (from app.hyperbolic.ai → Settings) or point desktop-vlm "
-    "at a local OpenAI-compatible server."
+    "Text extraction already works offline, with no key. For descriptions, receipts and your "
+    "own questions, pick a provider and paste its API key, or use a model server on this "
+    "machine (Ollama, LM Studio, vLLM, llama.cpp)."
 )
 
 
@@ -69,6 +70,7 @@ class SettingsDialog(QDialog):
         unreadable: str = "",
         config_path: str = "",
         overridden_url: str = "",
+        discover: Callable[[], list] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -80,6 +82,7 @@ class SettingsDialog(QDialog):
         self._first_run = first_run
         self._config_path = config_path
         self._saving = False
+        self._shown_once = False
         if is_vision is None:
             from desktop_vlm.services.models import looks_like_vision_model as is_vision
 
@@ -100,7 +103,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.unreadable_row)
 
         self.provider = ProviderPage(config, keys, list_models, is_vision,
-                                     overridden_url=overridden_url)
+                                     overridden_url=overridden_url, discover=discover)
         self.presets = PresetsPage(config)
         self.hotkeys = HotkeysPage(config)
         self.general = GeneralPage(config, autostart)
@@ -149,6 +152,9 @@ class SettingsDialog(QDialog):
         screen = self.screen().availableGeometry() if self.screen() else None
         if screen is not None:
             self.resize(min(self.width(), screen.width() - 40), min(self.height(), screen.height() - 60))
+        if not self._shown_once:
+            self._shown_once = True
+            self.provider.look_for_local_servers()
         if self._first_run:
             self.tabs.setCurrentIndex(self.TAB_PROVIDER)
             self.provider.api_key.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -26,11 +26,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_vlm.core.config import DEFAULT_PROFILE, Config, Profile
+from desktop_vlm.core.config import DEFAULT_PROFILE, Config, Profile, catalog_profiles
 from desktop_vlm.core.errors import ConfigError, KeyringError
 from desktop_vlm.core.urls import check_endpoint, needs_key
 from desktop_vlm.gui.pool import run_in_pool
-from desktop_vlm.gui.settings.common import in_words, row
+from desktop_vlm.gui.settings.common import (
+    connection_summary,
+    in_words,
+    key_status_text,
+    profile_label,
+    row,
+)
+from desktop_vlm.gui.settings.found_servers import FoundServers, catalog_menu
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +53,6 @@ class KeyStoreLike(Protocol):
     def source(self, profile: str) -> Any: ...  # KeySource: .kind and .detail
 
 
-def connection_summary(models: list[str], is_vision: Callable[[str], bool]) -> str:
-    vision = sum(1 for m in models if is_vision(m))
-    return f"Connected: {_count(len(models), 'model')}, {_count(vision, 'vision model')}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def key_status_text(source: Any, base_url: str = "") -> str:
-    """Where the key comes from, in words; never the key."""
-    if source.kind == "env":
-        name = source.detail.rsplit(" ", 1)[-1]
-        return f"From {name} (the environment overrides the keyring)"
-    if source.kind == "keyring":
-        return "Stored in the keyring"
-    if not needs_key(base_url):
-        return "Not set (a server on this machine usually needs none)"
-    return "Not set"
-
-
 class ProviderPage(QWidget):
     error = Signal(str)  # a line for the dialog's error label ("" clears it)
     models_listed = Signal(list)  # a successful test's model ids (the presets page uses them)
@@ -79,9 +65,11 @@ class ProviderPage(QWidget):
         is_vision: Callable[[str], bool],
         *,
         overridden_url: str = "",
+        discover: Callable[[], list] | None = None,
     ) -> None:
         super().__init__(objectName="page_provider")
         self._keys = keys
+        self._discover = discover
         self._list_models = list_models
         self._is_vision = is_vision
         self._overridden_url = overridden_url
@@ -104,21 +92,26 @@ class ProviderPage(QWidget):
         form = QFormLayout(self)
         self.profile_combo = QComboBox(objectName="profile_combo")
         self.profile_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        for name in self.profiles:
-            self.profile_combo.addItem(name, name)
+        for name, profile in self.profiles.items():
+            self.profile_combo.addItem(profile_label(profile), name)
         self.profile_combo.setCurrentIndex(self.profile_combo.findData(self.current))
         self.profile_combo.currentIndexChanged.connect(self._profile_chosen)
         self.profile_add = QPushButton("Add…", objectName="profile_add")
-        self.profile_add.setToolTip("Add an OpenAI-compatible server (vLLM, Ollama, LM Studio…)")
-        self.profile_add.clicked.connect(self._ask_profile_name)
+        self.profile_add.setToolTip("A provider from the catalog, or any OpenAI-compatible server")
+        self.profile_add.setMenu(
+            catalog_menu(self, self.profiles, self.show_profile, self._ask_profile_name)
+        )
         self.profile_remove = QPushButton("Remove", objectName="profile_remove")
         self.profile_remove.clicked.connect(self._remove_profile)
         form.addRow("Profile:", row(self.profile_combo, self.profile_add, self.profile_remove))
 
         self.base_url = QLineEdit(objectName="base_url")
-        self.base_url.setPlaceholderText("https://api.hyperbolic.xyz/v1")
+        self.base_url.setPlaceholderText("https://api.openai.com/v1")
         self.base_url.setClearButtonEnabled(True)
         form.addRow("Base URL:", self.base_url)
+        self.found = FoundServers()
+        self.found.use.connect(self._use_found)
+        form.addRow("", self.found)
         self.override_note = QLabel(objectName="override_note")
         self.override_note.setWordWrap(True)
         self.override_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -180,6 +173,19 @@ class ProviderPage(QWidget):
         note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         form.addRow(note)
 
+    def look_for_local_servers(self) -> None:
+        if self._discover is not None:
+            self.found.look(self._discover)
+
+    def _use_found(self, server) -> None:  # noqa: ANN001 - a discovery.LocalServer
+        name = server.provider_id
+        if name not in self.profiles:
+            self.profiles[name] = Profile(name, server.base_url)
+            self.profile_combo.addItem(server.title, name)
+        self.show_profile(name)
+        self.base_url.setText(server.base_url)
+        self.model_combo.setEditText(server.vision_models[0])
+
     # --- what the dialog calls ---------------------------------------------------------
 
     def store_fields(self) -> None:
@@ -231,9 +237,20 @@ class ProviderPage(QWidget):
         self.model_combo.clear()
         self.model_combo.addItems(self._served.get(name, []))
         self.model_combo.setEditText(profile.model)
-        self.profile_remove.setEnabled(name != DEFAULT_PROFILE)
+        builtin = name in catalog_profiles()
+        self.profile_remove.setEnabled(not builtin)
+        self.profile_remove.setToolTip("" if not builtin else "A built-in profile stays")
+        offline = profile.offline
+        for widget in (self.base_url, self.api_key, self.key_show, self.model_combo,
+                       self.test_button):
+            widget.setEnabled(not offline)
         self.override_note.setVisible(bool(self._overridden_url) and name == self._active)
         self.test_result.clear()
+        if offline:
+            self.test_result.setText("The offline engine reads text without a key or a server.")
+            self.key_status.setText("Not needed")
+            self.key_remove.setEnabled(False)
+            return
         self.refresh_key_status(name)
 
     def _profile_chosen(self, index: int) -> None:
@@ -273,14 +290,14 @@ class ProviderPage(QWidget):
         self.error.emit("")
         self.profiles[name] = Profile(name, base_url)
         self.removed.discard(name)
-        self.profile_combo.addItem(name, name)
+        self.profile_combo.addItem(profile_label(self.profiles[name]), name)
         self.profile_combo.setCurrentIndex(self.profile_combo.findData(name))
         self.base_url.setFocus()
         self.base_url.selectAll()
 
     def _remove_profile(self) -> None:
         name = self.current
-        if name == DEFAULT_PROFILE:
+        if name == DEFAULT_PROFILE or name in catalog_profiles():
             return
         del self.profiles[name]
         self.typed_keys.pop(name, None)
