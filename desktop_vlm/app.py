@@ -133,7 +133,8 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
     endpoint = _LazyEndpoint(keys)
     worker = StreamWorker(endpoint)
     overlay = RegionOverlay()
-    history = History(_open_history(paths.data_dir() / "history.sqlite3"))
+    store, history_problem = _open_history(paths.data_dir() / "history.sqlite3")
+    history = History(store)
     history.enabled = config.keep_history
     controller = Controller(
         config,
@@ -164,7 +165,9 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
             editable.config,
             keys,
             lambda cfg: save_config(cfg, path, editable.fingerprint),
-            lambda url, key: _endpoint().list_models_at(url, key),  # on the pool thread
+            lambda url, key: _endpoint().list_models_at(  # on the pool thread
+                url, key, local_only=editable.config.local_only
+            ),
             Autostart(),
             first_run=first_run,
             unreadable=editable.problem,
@@ -173,17 +176,17 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
             discover=_discover,  # run on the pool thread
         )
 
-    def save_default_preset(preset_id: str) -> None:
+    def save_choices(changes: dict) -> None:
+        """The tray's choices (preset, privacy switches) into config.toml, comments kept."""
+        from dataclasses import replace
+
         from desktop_vlm.services.config_file import load_for_editing, save_config
 
         path = paths.config_file()
         editable = load_for_editing(path)
         if editable.problem:
             raise OSError(editable.problem)
-        from dataclasses import replace
-
-        save_config(replace(editable.config, default_preset=preset_id), path,
-                    editable.fingerprint)
+        save_config(replace(editable.config, **changes), path, editable.fingerprint)
 
     shell = Shell(
         tray=tray,
@@ -197,9 +200,9 @@ def build(app):  # noqa: ANN001, ANN201 - QApplication in, Shell out
         config=config,
         load_config=lambda: load_config().config,  # with the environment's overrides again
         make_settings=make_settings,
-        save_default_preset=save_default_preset,
+        save_choices=save_choices,
     )
-    shell.start(loaded.warnings)
+    shell.start(loaded.warnings + ([history_problem] if history_problem else []))
     return shell
 
 
@@ -247,13 +250,18 @@ def _endpoint():  # noqa: ANN202
 
 
 def _open_history(path):  # noqa: ANN001, ANN202
+    """(the store, or None and what is wrong in words): answers work without history."""
+    from desktop_vlm.gui.history import in_words
     from desktop_vlm.services.history import HistoryStore
 
     try:
-        return HistoryStore(path)
+        return HistoryStore(path), None
     except Exception as exc:  # noqa: BLE001 - a broken database must not stop the app
         log.warning("history unavailable (%s): %s", path, exc)
-        return None
+        _kind, message = in_words(exc, str(path))
+        return None, message.replace("could not be saved", "could not be opened") + (
+            " History is off until then."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

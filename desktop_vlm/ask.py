@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from desktop_vlm.ask_checks import OfflineCheck, disagreement_line, settle
+from desktop_vlm.core.answer_checks import RECEIPT
 from desktop_vlm.core.errors import UsageError
 from desktop_vlm.core.text import TerminalFilter, terminal_safe
 
@@ -35,7 +37,10 @@ def run_ask(args: argparse.Namespace, config: Config) -> int:
             f"There is no preset {args.preset!r}",
             f"Known presets: {', '.join(config.presets)}",
         ) from None
-    source = _read_stdin() if args.image == "-" else args.image
+    from desktop_vlm.core.imageprep import read_image_bytes
+
+    # The image is checked before anything else: a wrong file is the first thing to hear about.
+    source = read_image_bytes(_read_stdin() if args.image == "-" else args.image)
     if preset.asks_question and not args.prompt:
         args.prompt = _ask_question(preset.id, stdin_used=args.image == "-")
     if args.prompt is not None and not args.prompt.strip():
@@ -89,9 +94,8 @@ def _answer_with_model(args, config, preset, source, keys, started: float) -> in
     import json
     import time
 
-    from desktop_vlm.core.conversation import Conversation, ImageRef
-    from desktop_vlm.core.imagefit import fit_base64
-    from desktop_vlm.core.imageprep import prepare_image
+    from desktop_vlm.core.conversation import Conversation
+    from desktop_vlm.core.outgoing import prepare_outgoing
     from desktop_vlm.core.pricing import estimate_cost, format_cost
     from desktop_vlm.core.providers import limits_for
     from desktop_vlm.services.endpoint import choose, make_client
@@ -99,22 +103,30 @@ def _answer_with_model(args, config, preset, source, keys, started: float) -> in
     prompt = (
         preset.first_prompt(args.prompt) if preset.asks_question else (args.prompt or preset.prompt)
     )
-    image = prepare_image(
-        source, image_format=config.image_format, jpeg_quality=config.jpeg_quality
+    outgoing = prepare_outgoing(
+        source,
+        image_format=config.image_format,
+        jpeg_quality=config.jpeg_quality,
+        max_base64_bytes=limits_for(
+            config.active.name, config.active.base_url
+        ).max_base64_image_bytes,
+        redact=config.redact == "auto",
+        read_text=_offline_reader(),
     )
-    limits = limits_for(config.active.name, config.active.base_url)
-    image = fit_base64(image, limits.max_base64_image_bytes)
-    conversation = Conversation(
-        image=ImageRef(image.mime, image.data, image.width, image.height), preset_id=preset.id
-    )
+    image = outgoing.image
+    if outgoing.redaction is not None:
+        note(f"note: {outgoing.redaction.describe()} before sending")
+    conversation = Conversation(image=outgoing.ref, preset_id=preset.id, meta=outgoing.meta())
     conversation.ask(prompt)
 
+    offline = OfflineCheck(source) if preset.verify and args.prompt is None else None
     client = make_client(config, keys)
     model, automatic = choose(config, preset, client, args.model)
     status = _Status(enabled=not args.json and sys.stderr.isatty())
     status.show(f"{image.describe()} → {model} …")
     stream = _open_stream(client, conversation, preset, model, automatic, config)
-    out = _Output(enabled=not args.json)
+    # A receipt is printed once validated (it may be asked for again); the rest streams.
+    out = _Output(enabled=not args.json and preset.structured != RECEIPT)
     try:
         for piece in stream:
             if not piece.text:
@@ -132,9 +144,34 @@ def _answer_with_model(args, config, preset, source, keys, started: float) -> in
     result = stream.result
     assert result is not None
     completion = result.completion
+    structured = None
+    if preset.structured:
+        model = completion.model
+
+        def ask_again(question: str) -> str:
+            answer = conversation.begin_answer(model)
+            answer.text, answer.complete = completion.text, True
+            conversation.ask(question)
+            again = _open_stream(client, conversation, preset, model, False, config)
+            return "".join(piece.text for piece in again)
+
+        completion.text, structured = settle(preset.structured, completion.text, ask_again)
+        if preset.structured == RECEIPT and not args.json:
+            shown = structured.exports.get("json") if structured and structured.data else None
+            out = _Output(enabled=True)
+            out.write(shown or completion.text)
+            out.finish()
+        for warning in structured.warnings if structured else ():
+            note(f"warning: {warning}")
+        if structured is not None and structured.problem:
+            note(f"warning: the answer is not a usable {preset.structured}: {structured.problem}")
+    check = offline.compare(completion.text) if offline is not None else None
+    if check is not None and disagreement_line(check):
+        note(f"note: {disagreement_line(check)}")
     usage = completion.usage
-    cost = estimate_cost(completion.model, usage.prompt_tokens, usage.completion_tokens,
-                         config.prices)
+    cost = estimate_cost(
+        completion.model, usage.prompt_tokens, usage.completion_tokens, config.prices
+    )
     if args.json:
         data = {
             "answer": completion.text,
@@ -157,10 +194,18 @@ def _answer_with_model(args, config, preset, source, keys, started: float) -> in
                 "source_width": image.source_width,
                 "source_height": image.source_height,
             },
-            "warnings": [],
+            "warnings": list(structured.warnings) if structured else [],
         }
+        if outgoing.redaction is not None:
+            data["redactions"] = conversation.meta["redactions"]
         if completion.reasoning:
             data["reasoning"] = completion.reasoning
+        if check is not None:
+            data["check"] = check
+        if structured is not None:
+            data["structured"] = structured.data
+            if structured.problem:
+                data["warnings"].append(structured.problem)
         print(json.dumps(data, ensure_ascii=False, indent=2))
     elif sys.stderr.isatty():
         tokens = usage.total_tokens
@@ -227,6 +272,12 @@ class _Opened:
         if self._first is not None:
             yield self._first
         yield from self._rest
+
+
+def _offline_reader():  # noqa: ANN202 - the offline engine, for automatic redaction
+    from desktop_vlm.services.ocr import is_available, read_text
+
+    return read_text if is_available() else None
 
 
 def _round(value: float | None) -> float | None:

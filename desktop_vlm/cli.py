@@ -43,8 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     # The global options are accepted after the command too (`ask IMAGE --profile offline`);
     # SUPPRESS keeps a subcommand from resetting what was given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log details to stderr")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log details to stderr",
+    )
     common.add_argument("--profile", default=argparse.SUPPRESS, help="provider profile")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_parser = sub.add_parser
@@ -78,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--prompt", metavar="TEXT", help="your own prompt or question")
     ask.add_argument("--model", metavar="M", help="model id (see `models`)")
     ask.add_argument("--json", action="store_true", help="print one JSON object when done")
+    ask.add_argument(
+        "--redact",
+        choices=("auto", "off"),
+        help="cover e-mail addresses, phone and card numbers, IBANs and keys before sending "
+        "(default: [privacy] redact in config.toml)",
+    )
+    ask.add_argument(
+        "--local-only",
+        action="store_true",
+        default=None,
+        help="nothing leaves this machine: only the offline engine and local servers answer",
+    )
 
     key = sub.add_parser("key", help="manage the API key in the OS keyring")
     key_sub = key.add_subparsers(dest="key_command", metavar="ACTION", parser_class=_Parser)
@@ -168,9 +185,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "models":
         return _cmd_models(args, _config(args))
     if command == "ask":
+        from dataclasses import replace
+
         from desktop_vlm.ask import run_ask
 
-        return run_ask(args, _config(args))
+        config = _config(args)
+        if args.redact is not None:
+            config = replace(config, redact=args.redact)
+        if args.local_only:
+            config = replace(config, local_only=True)
+        return run_ask(args, config)
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -239,22 +263,37 @@ def _cmd_providers(args: argparse.Namespace, config: Config) -> int:
         server = found.get(profile.base_url)
         running = ""
         if server is not None:
-            running = (f"running: {', '.join(server.vision_models[:3])}" if server.vision_models
-                       else "running, no vision model")
-        rows.append({"profile": name, "title": profile.title, "base_url": profile.base_url or "-",
-                     "key_variables": variables, "key": key, "local_server": running,
-                     "active": name == config.profile})
+            running = (
+                f"running: {', '.join(server.vision_models[:3])}"
+                if server.vision_models
+                else "running, no vision model"
+            )
+        rows.append(
+            {
+                "profile": name,
+                "title": profile.title,
+                "base_url": profile.base_url or "-",
+                "key_variables": variables,
+                "key": key,
+                "local_server": running,
+                "active": name == config.profile,
+            }
+        )
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     widths = [max(len(r[k]) for r in rows) for k in ("profile", "base_url", "key_variables")]
     for r in rows:
         mark = "*" if r["active"] else " "
-        print(f"{mark} {r['profile']:<{widths[0]}}  {r['base_url']:<{widths[1]}}  "
-              f"{r['key_variables']:<{widths[2]}}  key: {r['key']}"
-              + (f"  [{r['local_server']}]" if r["local_server"] else ""))
-    print("\n* active profile; use another with --profile NAME, store its key with "
-          "`desktop-vlm key set --profile NAME`")
+        print(
+            f"{mark} {r['profile']:<{widths[0]}}  {r['base_url']:<{widths[1]}}  "
+            f"{r['key_variables']:<{widths[2]}}  key: {r['key']}"
+            + (f"  [{r['local_server']}]" if r["local_server"] else "")
+        )
+    print(
+        "\n* active profile; use another with --profile NAME, store its key with "
+        "`desktop-vlm key set --profile NAME`"
+    )
     return 0
 
 
@@ -295,15 +334,17 @@ def _read_key(profile: str) -> str:
     if sys.stdin.isatty():
         import getpass
 
-        key = getpass.getpass(f"API key for profile '{profile}' (input hidden): ")
+        try:
+            key = getpass.getpass(f"API key for profile '{profile}' (input hidden): ")
+        except EOFError:  # Ctrl+D at the prompt
+            raise UsageError("No key given", "Run it again and paste the key") from None
     else:
         key = sys.stdin.read(64 * 1024)
-    key = key.strip()
-    if not key:
+    if not key.strip():
         raise UsageError("No key given (the input was empty)", "Paste the key and press Enter")
-    if any(ch.isspace() for ch in key) or not key.isprintable():
-        raise UsageError("The key contains spaces or control characters", "Check what you pasted")
-    return key
+    from desktop_vlm.core.secrets_rules import validate_api_key
+
+    return validate_api_key(key)
 
 
 # --- models -------------------------------------------------------------------------------

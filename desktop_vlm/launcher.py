@@ -67,9 +67,8 @@ def _not_running(command: str, preset: str | None, handler: str | None) -> int:
         except instance.NoReply:
             return 0
     raise AppError(
-        "The tray app could not be started" + (
-            f" (it exited with status {proc.returncode})" if proc.poll() is not None else ""
-        ),
+        "The tray app could not be started"
+        + (f" (it exited with status {proc.returncode})" if proc.poll() is not None else ""),
         "Run `desktop-vlm` in a terminal to see why",
     )
 

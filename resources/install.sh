@@ -36,13 +36,28 @@ BIN="$HOME/.local/bin"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check .
 mkdir -p "$BIN" "$DATA/applications"
 ln -sf "$VENV/bin/desktop-vlm" "$BIN/desktop-vlm"
-cp resources/desktop-vlm.desktop "$DATA/applications/desktop-vlm.desktop"
+# The menu entry names the command by its full path, so it works before ~/.local/bin is on PATH.
+sed "s|^Exec=desktop-vlm|Exec=$VENV/bin/desktop-vlm|" resources/desktop-vlm.desktop \
+  > "$DATA/applications/desktop-vlm.desktop"
 if [ -d resources/icons/hicolor ]; then
   mkdir -p "$DATA/icons"
   cp -r resources/icons/hicolor "$DATA/icons/"
 fi
-echo "desktop-vlm installed: $BIN/desktop-vlm (store your API key with: desktop-vlm key set)"
-case ":$PATH:" in *":$BIN:"*) ;; *) echo "note: add $BIN to your PATH";; esac
+echo "desktop-vlm installed: $BIN/desktop-vlm"
+case ":$PATH:" in
+  *":$BIN:"*) ;;
+  *) echo "note: $BIN is not on your PATH yet. Log out and in again (most desktops add it when"
+     echo "      it exists), or add it now:  echo 'export PATH=\"\$HOME/.local/bin:\$PATH\"' >> ~/.profile"
+     echo "      Until then run $BIN/desktop-vlm, or use the desktop-vlm entry in your menu." ;;
+esac
+echo "Text extraction works at once, offline. For the other presets store a provider's key:"
+echo "  $BIN/desktop-vlm key set --profile openai    (see: $BIN/desktop-vlm providers)"
 if [ -z "${DESKTOP_VLM_NO_START:-}" ]; then
-  exec "$VENV/bin/desktop-vlm"
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    # Detached: the tray app keeps running after this terminal closes, and the terminal is free.
+    setsid -f "$VENV/bin/desktop-vlm" </dev/null >/dev/null 2>&1 || true
+    echo "desktop-vlm is running in your tray: press Ctrl+Alt+Q, or run: desktop-vlm capture"
+  else
+    echo "No graphical display here: start desktop-vlm from your desktop session (menu entry)."
+  fi
 fi

@@ -101,3 +101,22 @@ def fresh_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     for name in (*_ISOLATED[:3], *key_variables()):
         monkeypatch.delenv(name, raising=False)
     return dirs
+
+
+@pytest.fixture(autouse=True)
+def _no_windows_left(request: pytest.FixtureRequest):  # noqa: ANN202
+    """A GUI test leaves no window behind for the next (a notice still showing, a card)."""
+    yield
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in QApplication.topLevelWidgets():
+        if widget.isVisible() and widget.windowTitle() != "desktop-vlm region capture":
+            widget.close()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()

@@ -17,7 +17,8 @@ SYSTEM_PACKAGES=(
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
   libdbus-1-3 fonts-dejavu-core dbus dbus-x11 gnome-keyring desktop-file-utils x11-utils
-  sway grim python3-venv
+  sway grim python3-venv tesseract-ocr tesseract-ocr-eng
+  fonts-liberation2 fonts-noto-core
 )
 
 missing=()

@@ -62,7 +62,8 @@ def status_error(
         location = headers.get("Location", "")
         target = E.redact(urlsplit(location[:2000]).hostname or "", key) if location else ""
         return E.ProtocolError(
-            f"The server at {where} redirected" + (f" to {target}" if target else "")
+            f"The server at {where} redirected"
+            + (f" to {target}" if target else "")
             + f" ({quoted})",
             "Set the base URL to the final address",
         )
@@ -95,7 +96,9 @@ def status_error(
             **kw,
         )
     if status == 408:
-        return E.APITimeoutError(f"The server timed out reading the request ({quoted})", "Try again")
+        return E.APITimeoutError(
+            f"The server timed out reading the request ({quoted})", "Try again"
+        )
     if status == 413:
         return E.BadRequestError(
             f"The server says the request is too large ({quoted})",

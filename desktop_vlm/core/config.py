@@ -206,6 +206,7 @@ _PRESET_FIELDS: dict[str, Callable[[Any], bool]] = {
     "markdown": _is_bool,
     "offline": _is_bool,
     "verify": _is_bool,
+    "structured": _one_of("", "receipt", "table"),
 }
 
 

@@ -41,8 +41,19 @@ _SIMPLE: tuple[tuple[str, str, str], ...] = (
     ("privacy", "confirm", "confirm_send"),
     ("privacy", "local_only", "local_only"),
 )
-_PRESET_FIELDS = ("title", "prompt", "model", "max_tokens", "temperature", "asks_question",
-                  "markdown", "offline", "verify", "actions")
+_PRESET_FIELDS = (
+    "title",
+    "prompt",
+    "model",
+    "max_tokens",
+    "temperature",
+    "asks_question",
+    "markdown",
+    "offline",
+    "verify",
+    "structured",
+    "actions",
+)
 
 
 def _key(section: str, key: str) -> Path:

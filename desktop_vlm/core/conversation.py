@@ -26,6 +26,9 @@ class ImageRef:
     data: bytes
     width: int
     height: int
+    #: The part of the original capture this image shows (x, y, width, height in the capture's
+    #: pixels), when the capture is larger than what was sent; None: not known.
+    box: tuple[int, int, int, int] | None = None
 
     @property
     def base64(self) -> str:
@@ -77,16 +80,21 @@ class Conversation:
     title: str = ""
     #: What happened to the image before it was sent (e.g. "redactions": {"email": 1}).
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The capture as taken (a RawImage, bytes or a path), while this conversation is in memory:
+    #: a closer look at a part is cut from it at full resolution. Never stored or sent.
+    original: Any = field(default=None, repr=False, compare=False)
 
     # --- building -------------------------------------------------------------------------
 
-    def ask(self, text: str, *, shown: str = "", label: str = "",
-            image: ImageRef | None = None) -> Turn:
+    def ask(
+        self, text: str, *, shown: str = "", label: str = "", image: ImageRef | None = None
+    ) -> Turn:
         """Add the person's next question (the preset prompt for the first turn)."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("the previous question has no answer yet")
-        turn = Turn(role="user", text=text, shown=shown if shown != text else "", label=label,
-                    image=image)
+        turn = Turn(
+            role="user", text=text, shown=shown if shown != text else "", label=label, image=image
+        )
         self.turns.append(turn)
         return turn
 
@@ -235,8 +243,20 @@ def _image_from(raw: dict[str, Any] | None) -> ImageRef | None:
     return ImageRef(raw["mime"], bytes(raw["data"]), int(raw["width"]), int(raw["height"]))
 
 
-_TURN_FIELDS = ("role", "text", "created", "shown", "label", "model", "cost_usd", "ttft_s",
-                "elapsed_s", "complete", "error", "reasoning")
+_TURN_FIELDS = (
+    "role",
+    "text",
+    "created",
+    "shown",
+    "label",
+    "model",
+    "cost_usd",
+    "ttft_s",
+    "elapsed_s",
+    "complete",
+    "error",
+    "reasoning",
+)
 
 
 def _turn_dict(turn: Turn) -> dict[str, Any]:
@@ -244,8 +264,10 @@ def _turn_dict(turn: Turn) -> dict[str, Any]:
     data["usage"] = (
         None
         if turn.usage is None
-        else {"prompt_tokens": turn.usage.prompt_tokens,
-              "completion_tokens": turn.usage.completion_tokens}
+        else {
+            "prompt_tokens": turn.usage.prompt_tokens,
+            "completion_tokens": turn.usage.completion_tokens,
+        }
     )
     data["image"] = _image_dict(turn.image)
     data["meta"] = dict(turn.meta)

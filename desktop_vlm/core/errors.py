@@ -86,6 +86,10 @@ class CancelledError(VlmError):
     exit_code = ExitCode.CANCELLED
 
 
+class NotSentError(CancelledError):
+    """The person cancelled in the preview before sending: nothing left the machine."""
+
+
 # --- errors of the API -------------------------------------------------------------------
 
 

@@ -36,12 +36,17 @@ def fit_base64(image: PreparedImage, max_base64_bytes: int | None) -> PreparedIm
             data = out.getvalue()
             if base64_size(data) <= max_base64_bytes:
                 return PreparedImage(
-                    mime="image/jpeg", data=data, width=candidate.width, height=candidate.height,
-                    source_width=image.source_width, source_height=image.source_height,
+                    mime="image/jpeg",
+                    data=data,
+                    width=candidate.width,
+                    height=candidate.height,
+                    source_width=image.source_width,
+                    source_height=image.source_height,
                 )
         if min(size) <= MIN_SIDE:
             raise ImageError(
                 "The image cannot be made small enough for this provider's limit "
-                f"({max_base64_bytes // 1_000_000} MB)", "Capture a smaller region."
+                f"({max_base64_bytes // 1_000_000} MB)",
+                "Capture a smaller region.",
             )
         scale *= 0.8

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from desktop_vlm.core.encoding import encode
 from desktop_vlm.core.errors import ImageError
 from desktop_vlm.core.rawimage import RawImage
 
@@ -34,13 +35,6 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 #: Formats we decode; everything else (SVG, PDF, EPS, ...) is refused by name.
 #: (Multi-picture JPEGs, "MPO", are opened by the JPEG plugin; Pillow has no "MPO" opener.)
 READABLE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "ICO", "PPM", "TGA")
-#: Below this many pixels, PNG is always chosen: lossless and still small.
-PNG_ALWAYS_PIXELS = 1_000_000
-#: Above this, "auto" still picks PNG when its sample is at most this much larger than JPEG's.
-PNG_SIZE_TOLERANCE = 1.3
-#: The sample "auto" encodes both ways: this many bands of this many rows (JPEG's 8-row blocks).
-SAMPLE_BANDS = 6
-SAMPLE_BAND_ROWS = 16
 #: Outputs of at least this many pixels are resized in strips on several threads.
 PARALLEL_PIXELS = 1_000_000
 MAX_THREADS = 4
@@ -56,6 +50,9 @@ class PreparedImage:
     height: int
     source_width: int
     source_height: int
+    #: How the bytes were made: "png palette 256", "png palette exact 12", "png",
+    #: "jpeg q90 4:4:4", "jpeg q90 4:2:0" (see desktop_vlm.core.encoding).
+    encoding: str = ""
 
     @property
     def data_url(self) -> str:
@@ -69,7 +66,9 @@ class PreparedImage:
         size = f"{self.width}x{self.height}"
         if (self.width, self.height) != (self.source_width, self.source_height):
             size = f"{self.source_width}x{self.source_height} → {size}"
-        return f"{size} {self.format_name}, {len(self.data) / 1024:.0f} KB"
+        how = self.encoding.split(" ", 1)[1] if " " in self.encoding else ""
+        how = f" ({how})" if how else ""
+        return f"{size} {self.format_name}{how}, {len(self.data) / 1024:.0f} KB"
 
 
 def prepare_image(
@@ -79,30 +78,76 @@ def prepare_image(
     image_format: str = "auto",
     jpeg_quality: int = 90,
 ) -> PreparedImage:
-    """Decode, orient, convert, downscale and encode ``source`` for the API."""
+    """Decode, orient, convert, downscale and encode ``source`` for the API.
+
+    "auto" encodes by content (palette PNG for screens, JPEG for photographs; see
+    desktop_vlm.core.encoding); "png" is lossless truecolour or grey PNG, "jpeg" is JPEG 4:4:4.
+    """
     if image_format not in ("auto", "png", "jpeg"):
         raise ValueError(f"image_format must be auto, png or jpeg, not {image_format!r}")
+    img, source_size = load_image(source, max_side=max_side)
+    return prepare_loaded(
+        img, source_size, max_side=max_side, image_format=image_format, jpeg_quality=jpeg_quality
+    )
+
+
+def load_image(
+    source: str | os.PathLike[str] | bytes | RawImage, *, max_side: int = MAX_SIDE
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The upright 8-bit pixels of ``source`` (L, RGB or RGBA), and the size it declares.
+
+    A JPEG much larger than ``max_side`` decodes at a reduced scale (it is downscaled anyway);
+    ``max_side=0`` decodes every pixel (a closer look at a part).
+    """
     if isinstance(source, RawImage):
         img = _from_raw(source)
         source_size = img.size
     else:
-        img, source_size = _decode(_read_source(source), max_side)
+        img, source_size = _decode(_read_source(source), max_side or 1 << 30)
         before = img.size
         img = _orient(img)
         if img.size != before:  # rotated by 90 or 270 degrees
             source_size = source_size[::-1]
-    img = _to_8bit(img)
+    return _to_8bit(img), source_size
+
+
+def prepare_loaded(
+    img: Image.Image,
+    source_size: tuple[int, int] | None = None,
+    *,
+    max_side: int = MAX_SIDE,
+    image_format: str = "auto",
+    jpeg_quality: int = 90,
+) -> PreparedImage:
+    """Downscale and encode pixels from ``load_image`` (or painted over since) for the API."""
+    source_size = source_size or img.size
     img = _downscale(img, max_side)
-    fmt = image_format if image_format != "auto" else choose_format(img, jpeg_quality)
-    payload = _encode(img, fmt, jpeg_quality)
+    encoded = encode(img, image_format, jpeg_quality)
+    log.debug(
+        "encoded %sx%s as %s, %s bytes", img.width, img.height, encoded.method, len(encoded.data)
+    )
     return PreparedImage(
-        mime="image/png" if fmt == "png" else "image/jpeg",
-        data=payload,
+        mime=encoded.mime,
+        data=encoded.data,
         width=img.width,
         height=img.height,
         source_width=source_size[0],
         source_height=source_size[1],
+        encoding=encoded.method,
     )
+
+
+def read_image_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
+    """The bytes of ``source``, refused with an ImageError when missing, too big or not an image.
+
+    Cheap (no decoding): callers check the input before choosing where to send it.
+    """
+    data = _read_source(source)
+    what = _sniff_non_image(data)
+    if what:
+        name = "the image" if isinstance(source, bytes | bytearray | memoryview) else str(source)
+        raise ImageError(f"{name} is {what}", "Supported: PNG, JPEG, WebP, GIF, TIFF, BMP.")
+    return data
 
 
 def _read_source(source: str | os.PathLike[str] | bytes) -> bytes:
@@ -346,42 +391,3 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
-
-
-def choose_format(img: Image.Image, jpeg_quality: int = 90) -> str:
-    """PNG for small images and for content PNG codes compactly (flat screen graphics, sparse
-    text); JPEG (4:4:4, no chroma loss) where PNG would be much larger (photos, dense text).
-
-    The two are compared on a few bands of the image: colour counts do not predict it, since a
-    screen full of anti-aliased text has few colours and still makes a PNG twice a JPEG's size.
-    """
-    if img.width * img.height <= PNG_ALWAYS_PIXELS:
-        return "png"
-    sample = _bands(img)
-    png = len(_encode(sample, "png", jpeg_quality))
-    jpeg = len(_encode(sample, "jpeg", jpeg_quality))
-    return "png" if png <= jpeg * PNG_SIZE_TOLERANCE else "jpeg"
-
-
-def _bands(img: Image.Image) -> Image.Image:
-    """SAMPLE_BANDS evenly spaced full-width bands, stacked: ~8 % of a 2048x1152 image."""
-    height = SAMPLE_BAND_ROWS
-    count = min(SAMPLE_BANDS, img.height // height)
-    if count < 2:
-        return img
-    step = (img.height - height) / (count - 1)
-    sample = Image.new(img.mode, (img.width, height * count))
-    for i in range(count):
-        top = round(i * step)
-        sample.paste(img.crop((0, top, img.width, top + height)), (0, i * height))
-    return sample
-
-
-def _encode(img: Image.Image, fmt: str, jpeg_quality: int) -> bytes:
-    out = io.BytesIO()
-    if fmt == "png":
-        # Level 3 is ~2x faster than the default 6 and within a few percent of its size.
-        img.save(out, format="PNG", compress_level=3)
-    else:
-        img.save(out, format="JPEG", quality=jpeg_quality, subsampling=0, optimize=False)
-    return out.getvalue()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from desktop_vlm.core.checks.receipt import RECEIPT_PROMPT
+
 
 class Action(StrEnum):
     """What happens to a finished answer."""
@@ -36,6 +38,8 @@ class Preset:
     offline: bool = False
     #: Check a model's reading against the offline engine's (numbers, dates, codes).
     verify: bool = False
+    #: "receipt" or "table": the answer is validated as that structure ("" for prose).
+    structured: str = ""
     builtin: bool = False
 
     def first_prompt(self, question: str | None = None) -> str:
@@ -84,14 +88,10 @@ _BUILTINS = (
     Preset(
         id="receipt",
         title="Read receipt",
-        prompt=(
-            "Extract the items from this receipt as a Markdown list, one line per item with its "
-            "quantity (if shown) and price exactly as printed. Then give the subtotal, tax and "
-            "total as printed, the merchant, the date and the currency. Do not invent values "
-            "that are not on the receipt; write 'not shown' instead."
-        ),
-        max_tokens=1536,
+        prompt=RECEIPT_PROMPT,
+        max_tokens=2048,
         temperature=0.0,
+        structured="receipt",
     ),
     Preset(
         id="table",
@@ -103,6 +103,8 @@ _BUILTINS = (
         actions=frozenset({Action.WINDOW, Action.COPY}),
         max_tokens=4096,
         temperature=0.0,
+        structured="table",
+        verify=True,
     ),
     Preset(
         id="translate",

@@ -186,8 +186,9 @@ class ChatSession:
 
     def compose(self, preset: Preset, image: ImageRef, meta: dict | None = None) -> Conversation:
         """An image waiting for the person's first question (the ``ask`` preset)."""
-        conversation = Conversation(image=image, preset_id=preset.id, title=preset.title,
-                                    meta=dict(meta or {}))
+        conversation = Conversation(
+            image=image, preset_id=preset.id, title=preset.title, meta=dict(meta or {})
+        )
         self._conversations.insert(0, conversation)
         self._trim()
         return conversation
@@ -208,8 +209,9 @@ class ChatSession:
         if not conversation.turns:
             prompt = preset.first_prompt(text) if preset.asks_question else text
             # The person's own words need no label; a preset that frames them says so.
-            conversation.ask(prompt, shown=text, label=preset.title if preset.prompt else "",
-                             image=image)
+            conversation.ask(
+                prompt, shown=text, label=preset.title if preset.prompt else "", image=image
+            )
             conversation.title = " ".join(text.split())[:80]
             return self._on(conversation, FOLLOW_UP, preset, text, model)
         if conversation.pending_answer is not None or conversation.turns[-1].role == "user":
@@ -227,15 +229,25 @@ class ChatSession:
         conversation.drop_last_answer()
         return self._on(conversation, REGENERATE, preset, conversation.turns[-1].text, model)
 
-    def retry(self, conversation_id: str, preset: Preset, model: str | None = None) -> Request:
-        """Send again a conversation whose last question has no (complete) answer."""
+    def retry(
+        self, conversation_id: str, preset: Preset, model: str | None = None, *, window: bool = True
+    ) -> Request:
+        """Send again a conversation whose last question has no (complete) answer. A first
+        turn tried again is a first turn: its answer also goes where the preset says
+        (clipboard), and with ``window=False`` (Retry on a quick notice) only there."""
         conversation = self._idle(conversation_id)
         last = conversation.turns[-1]
         if last.role == "assistant" and not last.complete:
             conversation.drop_last_answer()  # stopped or cut short: a fresh answer replaces it
         if conversation.turns[-1].role != "user":
             raise SessionError("the last question is answered already")
-        return self._on(conversation, RETRY, preset, conversation.turns[-1].text, model)
+        request = self._on(conversation, RETRY, preset, conversation.turns[-1].display_text, model)
+        if len(conversation.turns) == 1:
+            request.kind = FIRST
+            request.show = window or Action.WINDOW in preset.actions
+            request.copy = Action.COPY in preset.actions
+            request.notify = Action.NOTIFY in preset.actions
+        return request
 
     def messages(self, request_id: int) -> list[dict[str, Any]]:
         request = self._live(request_id)
@@ -311,8 +323,9 @@ class ChatSession:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _on(self, conversation: Conversation, kind: str, preset: Preset, shown: str,
-            model: str | None) -> Request:
+    def _on(
+        self, conversation: Conversation, kind: str, preset: Preset, shown: str, model: str | None
+    ) -> Request:
         request = Request(
             id=next(self._ids),
             kind=kind,

@@ -10,13 +10,14 @@ from typing import Any
 from PySide6.QtCore import QObject, QRect, Signal
 
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.conversation import Conversation
+from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.core.presets import Preset
 from desktop_vlm.core.session import ChatSession, Request, SessionError
 from desktop_vlm.gui import wording
 from desktop_vlm.gui.chat.history_panel import HistoryItem
 from desktop_vlm.gui.history import History
-from desktop_vlm.gui.images import ImageSource, crop_ref, thumbnail
+from desktop_vlm.gui.images import ImageSource, closer_ref, thumbnail
+from desktop_vlm.gui.pool import run_in_pool
 
 
 class ChatLink(QObject):
@@ -79,19 +80,61 @@ class ChatLink(QObject):
 
     # --- what the window asks for -----------------------------------------------------------
 
-    def _follow_up(self, conversation_id: str, text: str, preset_id: str, model: str | None,
-                   region: QRect | None) -> None:
+    def _follow_up(
+        self,
+        conversation_id: str,
+        text: str,
+        preset_id: str,
+        model: str | None,
+        region: QRect | None,
+    ) -> None:
         conversation = self.session.find(conversation_id)
         preset = self._config().presets.get(preset_id) or self.preset_of(conversation)
-        image, label = None, ""
-        if region is not None and conversation is not None:
-            image = crop_ref(conversation.current_image(), region)
-            label = f"part {region.width()} × {region.height()}"
-        self._run(lambda: self.session.follow_up(conversation_id, text, preset, model,
-                                                 image=image, label=label))
 
-    def _regenerate(self, conversation_id: str, index: int, _preset_id: str,
-                    model: str | None) -> None:
+        def ask(image: ImageRef | None = None, label: str = "") -> None:
+            self._run(
+                lambda: self.session.follow_up(
+                    conversation_id, text, preset, model, image=image, label=label
+                )
+            )
+
+        if region is None or conversation is None:
+            ask()
+            return
+        # A closer look: the part is cut (from the capture at full resolution when it is at
+        # hand) on a pool thread; the question goes once it is ready.
+        current, original, config = (
+            conversation.current_image(),
+            conversation.original,
+            (self._config()),
+        )
+
+        def cut() -> ImageRef:
+            return closer_ref(original, current, region, config)
+
+        def done(image: ImageRef | None, error: BaseException | None) -> None:
+            if error is not None or image is None:
+                if self.window is not None:
+                    self.window.set_status("That part of the image cannot be cut out")
+                    self.window.composer.set_draft(text)
+                return
+            ask(
+                image,
+                f"part {region.width()} × {region.height()} at {region.x()}, {region.y()}"
+                + (
+                    f", sent at {image.width} × {image.height}"
+                    if (image.width, image.height) != (region.width(), region.height())
+                    else ""
+                ),
+            )
+
+        if self.window is not None:
+            self.window.set_status("Cutting out the part…")
+        run_in_pool(cut, done, parent=self)
+
+    def _regenerate(
+        self, conversation_id: str, index: int, _preset_id: str, model: str | None
+    ) -> None:
         preset = self.preset_of(self.session.find(conversation_id))
         self._run(lambda: self.session.regenerate(conversation_id, index, preset, model))
 
@@ -151,8 +194,12 @@ class ChatLink(QObject):
         streaming = None
         if request is not None and request.answer is not None:
             streaming = (request.answer.model or "…", request.text, not request.preset.markdown)
-        self.window.show_conversation(conversation, self.title(conversation),
-                                      streaming=streaming, compose=not conversation.turns)
+        self.window.show_conversation(
+            conversation,
+            self.title(conversation),
+            streaming=streaming,
+            compose=not conversation.turns,
+        )
 
     def delete_conversation(self, conversation_id: str) -> None:
         if self.session.busy(conversation_id):
@@ -190,14 +237,23 @@ class ChatLink(QObject):
             return
         if rows is None:
             items = [
-                HistoryItem(c.id, self.title(c), wording.when(c.created),
-                            wording.preview_line(first_answer(c), 60))
-                for c in self.session.conversations() if first_answer(c)
+                HistoryItem(
+                    c.id,
+                    self.title(c),
+                    wording.when(c.created),
+                    wording.preview_line(first_answer(c), 60),
+                )
+                for c in self.session.conversations()
+                if first_answer(c)
             ]
         else:
             items = [
-                HistoryItem(r.id, r.title or r.preset_id, wording.when(r.created),
-                            wording.preview_line(r.snippet, 60))
+                HistoryItem(
+                    r.id,
+                    r.title or r.preset_id,
+                    wording.when(r.created),
+                    wording.preview_line(r.snippet, 60),
+                )
                 for r in rows
             ]
         self.window.set_conversations(items, self.window.conversation_id)

@@ -4,7 +4,8 @@ freezes a window. What is written is a snapshot taken on the GUI thread (a conve
 changing while it streams).
 
 A failure is told once (``problem``), with what to do; the conversation stays in memory and is
-written again with the next change, so nothing is lost while the store is unavailable.
+written again with its next change, and on a timer (2 s, doubling to 5 s) until the store
+takes it, so nothing is lost while the store is locked or the disk full.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_vlm.core.conversation import Conversation
 from desktop_vlm.gui.pool import ordered_pool, run_in_pool
 from desktop_vlm.services.history import HistoryStore, Summary
 
 log = logging.getLogger(__name__)
+
+#: First and longest wait before writing again what could not be written.
+RETRY_FIRST_MS = 2000
+RETRY_MAX_MS = 5000
 
 
 def _snapshot(conversation: Conversation) -> Conversation:
@@ -43,7 +48,10 @@ def in_words(error: BaseException, path: str) -> tuple[str, str]:
             "and saved as soon as it is free; close the other program."
         )
     if "readonly" in text or "read-only" in text or isinstance(error, PermissionError):
-        return "readonly", f"The history ({path}) cannot be written (read-only). Check its permissions."
+        return (
+            "readonly",
+            f"The history ({path}) cannot be written (read-only). Check its permissions.",
+        )
     if "disk is full" in text or "no space" in text:
         return "full", f"The disk holding the history ({path}) is full. Free some space."
     if "malformed" in text or "not a database" in text or isinstance(error, sqlite3.DatabaseError):
@@ -51,7 +59,10 @@ def in_words(error: BaseException, path: str) -> tuple[str, str]:
             f"The history database ({path}) is damaged. Move it away and restart the app to "
             "start a new one."
         )
-    return "other", f"The history ({path}) could not be saved ({type(error).__name__}). See the log."
+    return (
+        "other",
+        f"The history ({path}) could not be saved ({type(error).__name__}). See the log.",
+    )
 
 
 class History(QObject):
@@ -65,6 +76,8 @@ class History(QObject):
         self._pool = ordered_pool("history")
         self._told: set[str] = set()
         self._unsaved: dict[str, Conversation] = {}
+        self._retry = QTimer(self, singleShot=True, timeout=self._save_unsaved)
+        self._retry_ms = RETRY_FIRST_MS
         #: False when the person switched history off: nothing is written (reads still work).
         self.enabled = True
 
@@ -111,6 +124,9 @@ class History(QObject):
         return self._pool.waitForDone(msecs)
 
     def close(self) -> None:
+        self._retry.stop()
+        if self._unsaved and self._store is not None and self.enabled:
+            self._save_unsaved()  # a last try at quitting
         self.wait()
         if self._store is not None:
             self._store.close()
@@ -118,13 +134,26 @@ class History(QObject):
 
     # --- internals ------------------------------------------------------------------------
 
+    def _save_unsaved(self) -> None:
+        log.debug("history: writing again %d unsaved conversation(s)", len(self._unsaved))
+        for conversation in list(self._unsaved.values()):
+            self.save(conversation)
+
     def _queue(self, work: Callable[[], Any], conversation: Conversation) -> None:
         def done(_result: Any, error: BaseException | None) -> None:
             if error is None:
-                self._unsaved.pop(conversation.id, None)
+                if self._unsaved.pop(conversation.id, None) is not None:
+                    log.info("history: written after all")
+                if not self._unsaved:
+                    self._retry.stop()
+                    self._retry_ms = RETRY_FIRST_MS
+                    self._told.clear()  # all is written: a new trouble is told again
                 return
             self._unsaved[conversation.id] = conversation
             self._tell(error)
+            if not self._retry.isActive():
+                self._retry.start(self._retry_ms)
+                self._retry_ms = min(self._retry_ms * 2, RETRY_MAX_MS)
 
         run_in_pool(work, done, parent=self, pool=self._pool)
 
@@ -144,7 +173,9 @@ class History(QObject):
     def _tell(self, error: BaseException) -> None:
         path = str(self._store.path) if self._store is not None else "history"
         kind, message = in_words(error, path)
-        log.warning("history: %s (%s)", message, error)
-        if kind not in self._told:
+        if kind in self._told:
+            log.debug("history: %s (%s)", message, error)
+        else:
+            log.warning("history: %s (%s)", message, error)
             self._told.add(kind)
             self.problem.emit(message)

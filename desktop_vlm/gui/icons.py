@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 log = logging.getLogger(__name__)
@@ -138,16 +138,30 @@ def app_icon() -> QIcon:
     return _icon_from(_app_image, APP_PNG_SIZES)
 
 
-def tray_icon(busy: bool = False) -> QIcon:
+def tray_icon(busy: bool = False, local_only: bool = False) -> QIcon:
     """The tray icon: a light glyph on a dark badge, so it reads on dark and light panels.
 
-    ``busy`` adds a green dot in place of one bracket, shown while a request is running.
+    ``busy`` adds a green dot in place of one bracket, shown while a request is running;
+    ``local_only`` an amber bar along the bottom edge (nothing leaves this machine).
     """
-    return _tray_icon(bool(busy))
+    return _tray_icon(bool(busy), bool(local_only))
+
+
+LOCAL_ONLY_MARK = QColor(245, 166, 35)
 
 
 @functools.cache
-def _tray_icon(busy: bool) -> QIcon:
+def _tray_icon(busy: bool, local_only: bool) -> QIcon:
     # One cache entry per state however the caller spells the argument.
     drawings = TRAY_BUSY_DRAWINGS if busy else TRAY_DRAWINGS
-    return _icon_from(functools.partial(render_hinted, drawings), TRAY_SIZES)
+
+    def render(px: int) -> QImage:
+        image = render_hinted(drawings, px)
+        if local_only:
+            painter = QPainter(image)
+            bar = max(2, px // 6)
+            painter.fillRect(0, px - bar, px, bar, LOCAL_ONLY_MARK)
+            painter.end()
+        return image
+
+    return _icon_from(render, TRAY_SIZES)

@@ -41,7 +41,7 @@ class Shell(QObject):
         config: Config,
         load_config: Callable[[], Config],
         make_settings: Callable[[bool], Any],
-        save_default_preset: Callable[[str], None],
+        save_choices: Callable[[dict], None],
     ) -> None:
         super().__init__()
         self.tray = tray
@@ -55,11 +55,13 @@ class Shell(QObject):
         self.config = config
         self._load_config = load_config
         self._make_settings = make_settings
-        self._save_default_preset = save_default_preset
+        self._save_choices = save_choices
         self.settings = None
         tray.capture_requested.connect(lambda: controller.capture())
         tray.clipboard_requested.connect(lambda: controller.ask_clipboard())
         tray.preset_chosen.connect(self._preset_chosen)
+        tray.privacy_toggled.connect(self._privacy_toggled)
+        tray.set_privacy(config.redact == "auto", config.local_only)
         tray.open_chat_requested.connect(controller.open_window)
         tray.settings_requested.connect(lambda: self.open_settings())
         controller.running_changed.connect(tray.set_running)
@@ -100,6 +102,7 @@ class Shell(QObject):
         self.config = config
         self.controller.apply_config(config)
         self.tray.set_presets(config.presets.values(), config.default_preset)
+        self.tray.set_privacy(config.redact == "auto", config.local_only)
         self.hotkeys.unregister_all()
         for problem in self.register_hotkeys(config):
             self.notifier.notify("Hotkey not available", problem, error=True)
@@ -128,7 +131,21 @@ class Shell(QObject):
             if error is not None:
                 self.notifier.notify("The preset choice was not saved", str(error), error=True)
 
-        run_in_pool(lambda: self._save_default_preset(preset_id), done, parent=self)
+        run_in_pool(lambda: self._save_choices({"default_preset": preset_id}), done, parent=self)
+
+    def _privacy_toggled(self, name: str, on: bool) -> None:
+        """Cover sensitive text / local only, from the tray: at once, and kept in config.toml."""
+        change = {"redact": "auto" if on else "off"} if name == "redact" else {"local_only": on}
+        self.config = replace(self.config, **change)
+        self.controller.apply_config(self.config)
+        self.tray.set_privacy(self.config.redact == "auto", self.config.local_only)
+        log.info("privacy: %s %s", name, "on" if on else "off")
+
+        def done(_result: object, error: BaseException | None) -> None:
+            if error is not None:
+                self.notifier.notify("The choice was not saved", str(error), error=True)
+
+        run_in_pool(lambda: self._save_choices(change), done, parent=self)
 
     def _hotkey(self, action: str) -> None:
         command, _, preset = action.partition(":")

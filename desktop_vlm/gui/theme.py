@@ -46,8 +46,9 @@ def colors(palette: QPalette | None = None) -> Colors:
     error = readable(QColor("#e5534b") if dark else QColor("#b3261e"), background)
     warning = QColor("#5c4a00") if dark else QColor("#fff1b8")
     code = _mix(text, background, 0.08 if not dark else 0.14)
-    return Colors(text, background, _ensure(muted, background, 4.5), accent, error, warning,
-                  code, dark)
+    return Colors(
+        text, background, _ensure(muted, background, 4.5), accent, error, warning, code, dark
+    )
 
 
 def contrast(a: QColor, b: QColor) -> float:

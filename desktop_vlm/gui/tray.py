@@ -20,6 +20,7 @@ class Tray(QObject):
     capture_requested = Signal()
     clipboard_requested = Signal()
     preset_chosen = Signal(str)
+    privacy_toggled = Signal(str, bool)  # "redact" or "local_only", switched on or off
     open_chat_requested = Signal()
     settings_requested = Signal()
     quit_requested = Signal()
@@ -38,6 +39,13 @@ class Tray(QObject):
         self._preset_group = QActionGroup(self)
         self._preset_group.setExclusive(True)
         self.set_presets(presets, default_preset)
+        self._redact = self._toggle(
+            "action_redact", "Cover sensitive text before sending", "redact"
+        )
+        self._local_only = self._toggle(
+            "action_local_only", "Local only (nothing leaves this machine)", "local_only"
+        )
+        self._running = 0
         self.menu.addSeparator()
         self._add("action_open_chat", "Open chat", self.open_chat_requested)
         self._add("action_settings", "Settings…", self.settings_requested)
@@ -65,11 +73,26 @@ class Tray(QObject):
 
     def set_running(self, count: int) -> None:
         """How many requests are in flight: the icon's badge and its tooltip."""
-        self.icon.setIcon(icons.tray_icon(busy=count > 0))
+        self._running = count
+        local = self._local_only.isChecked()
+        self.icon.setIcon(icons.tray_icon(busy=count > 0, local_only=local))
         if count:
-            self.icon.setToolTip(f"desktop-vlm: {count} request{'s' if count > 1 else ''} running")
+            tip = f"desktop-vlm: {count} request{'s' if count > 1 else ''} running"
         else:
-            self.icon.setToolTip("desktop-vlm: ask about a screen region")
+            tip = "desktop-vlm: ask about a screen region"
+        if local:
+            tip += " · local only: nothing leaves this machine"
+        if self._redact.isChecked():
+            tip += " · sensitive text is covered"
+        self.icon.setToolTip(tip)
+
+    def set_privacy(self, redact: bool, local_only: bool) -> None:
+        """Show the privacy switches as configured (and the icon's local-only mark)."""
+        for action, on in ((self._redact, redact), (self._local_only, local_only)):
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+        self.set_running(self._running)
 
     def set_busy(self, busy: bool) -> None:
         self.set_running(1 if busy else 0)
@@ -93,6 +116,14 @@ class Tray(QObject):
         action.setObjectName(name)
         # triggered(bool checked) must not hand its argument to a signal that takes none.
         action.triggered.connect(lambda _checked=False, s=signal: s.emit())
+        self._actions[name] = action
+        return action
+
+    def _toggle(self, name: str, text: str, key: str) -> QAction:
+        action = self.menu.addAction(text)
+        action.setObjectName(name)
+        action.setCheckable(True)
+        action.toggled.connect(lambda on, k=key: self.privacy_toggled.emit(k, on))
         self._actions[name] = action
         return action
 

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
@@ -22,6 +23,7 @@ from desktop_vlm.core.errors import (
     CancelledError,
     KeyMissingError,
     ModelNotFoundError,
+    NotSentError,
     VlmError,
 )
 from desktop_vlm.core.presets import Preset
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from desktop_vlm.services.client import ChatClient
 
 log = logging.getLogger(__name__)
+
+
+#: How long a finished answer's check waits for the offline reading.
+CHECK_WAIT_S = 60.0
 
 
 class OfflineOnlyError(KeyMissingError):
@@ -64,6 +70,10 @@ class Job:
     #: What the offline engine reads if it answers: the capture itself, or the image sent.
     image: object = None
     cancellation: Cancellation = field(default_factory=Cancellation)
+    #: Show the preview and wait for the person before anything is sent ([privacy] confirm).
+    confirm: bool = False
+    approval: threading.Event = field(default_factory=threading.Event)
+    approved: bool = False
 
 
 class StreamWorker(QObject):
@@ -71,8 +81,11 @@ class StreamWorker(QObject):
     started = Signal(int, str)  # request id, the model answering
     delta = Signal(int, object)  # request id, a Delta of the answer
     finished = Signal(int, object)  # request id, StreamResult
+    checked = Signal(int, object)  # request id, the offline check's JSON (after finished)
     failed = Signal(int, object)  # request id, VlmError (CancelledError when stopped)
     models_ready = Signal(list)  # the endpoint's model ids, for the model picker
+    #: request id, {"host", "model"}: the request waits for approve() before it is sent
+    confirm_wanted = Signal(int, object)
 
     def __init__(
         self, endpoint: Endpoint, pool: QThreadPool | None = None, parent: QObject | None = None
@@ -98,6 +111,14 @@ class StreamWorker(QObject):
         if job is not None:
             job.cancellation.cancel()
 
+    def approve(self, request_id: int, send: bool) -> None:
+        """The person's answer to confirm_wanted: send, or cancel with nothing sent."""
+        with self._lock:
+            job = self._jobs.get(request_id)
+        if job is not None:
+            job.approved = send
+            job.approval.set()
+
     def stop_all(self) -> None:
         with self._lock:
             jobs = list(self._jobs.values())
@@ -120,6 +141,10 @@ class StreamWorker(QObject):
 
         self._pool.start(FunctionRunnable(work))
 
+    def read_offline(self, source: object) -> Any:
+        """The offline engine's reading of ``source`` (called from a pool thread: it blocks)."""
+        return self._endpoint.read_offline(source)
+
     def warm_offline(self) -> None:
         """Start the offline engine now, off the GUI thread (a text capture has begun)."""
 
@@ -141,10 +166,13 @@ class StreamWorker(QObject):
                 self._finish(job, self.finished, self._offline(job))
                 return
             job.config = chosen.config
+            reading = self._start_reading(job) if job.preset.verify else None
             client = self._endpoint.make_client(job.config)
             model, automatic = self._endpoint.resolve_model(
                 job.config, job.preset, client, job.model
             )
+            if job.confirm:
+                self._wait_for_approval(job, model)
             for again in (True, False):
                 self._emit(job, self.started, model)
                 try:
@@ -160,6 +188,8 @@ class StreamWorker(QObject):
                     )
                     continue
                 self._finish(job, self.finished, result)
+                if reading is not None:
+                    self._check(job, reading, result.completion.text)
                 return
         except CancelledError as exc:
             self._finish(job, self.failed, exc)
@@ -173,6 +203,37 @@ class StreamWorker(QObject):
                 self.failed,
                 VlmError(f"Unexpected error ({type(exc).__name__}); the log file has the details"),
             )
+
+    def _wait_for_approval(self, job: Job, model: str) -> None:
+        """Nothing is sent until the person says Send in the preview; Cancel or Stop ends it."""
+        self._emit(job, self.confirm_wanted, {"host": host_of(job.config), "model": model})
+        while not job.approval.wait(0.2):
+            job.cancellation.raise_if_cancelled()
+        job.cancellation.raise_if_cancelled()
+        if not job.approved:
+            raise NotSentError("Not sent: cancelled in the preview")
+
+    def _start_reading(self, job: Job) -> dict:
+        """The offline reading of the same image, made while the model answers."""
+        holder: dict = {}
+
+        def read() -> None:
+            try:
+                holder["reading"] = self._endpoint.read_offline(job.image)
+            except Exception as exc:  # noqa: BLE001 - a check that cannot run is only logged
+                log.info("offline check unavailable: %s", exc)
+
+        holder["thread"] = threading.Thread(target=read, name="offline-check", daemon=True)
+        holder["thread"].start()
+        return holder
+
+    def _check(self, job: Job, holder: dict, answer: str) -> None:
+        from desktop_vlm.core.checks import compare_with_offline
+
+        holder["thread"].join(CHECK_WAIT_S)
+        reading = holder.get("reading")
+        if reading is not None and not job.cancellation.cancelled:
+            self.checked.emit(job.request_id, compare_with_offline(answer, reading).to_json())
 
     def _offline(self, job: Job) -> object:
         """The offline engine's reading, delivered as an answer of its own."""
@@ -214,3 +275,10 @@ class StreamWorker(QObject):
         with self._lock:
             self._jobs.pop(job.request_id, None)
         signal.emit(job.request_id, value)
+
+
+def host_of(config: Config) -> str:
+    """The host (and port, if not the scheme's own) a request with ``config`` goes to."""
+    parts = urlsplit(config.active.base_url)
+    host = parts.hostname or config.active.base_url
+    return f"{host}:{parts.port}" if parts.port else host

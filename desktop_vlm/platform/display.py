@@ -31,5 +31,7 @@ def problem() -> str:
     local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
     sockets = "/tmp/.X11-unix"
     if local and os.path.isdir(sockets) and not os.path.exists(f"{sockets}/X{local.group(1)}"):
-        return f"the X display {display} is not running: start desktop-vlm from your desktop session"
+        return (
+            f"the X display {display} is not running: start desktop-vlm from your desktop session"
+        )
     return ""

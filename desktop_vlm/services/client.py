@@ -106,9 +106,10 @@ class ChatClient:
         transport: Transport | None = None,
         jitter: Callable[[float, float], float] | None = None,
         session: requests.Session | None = None,
+        local_only: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        check_endpoint(self.base_url, bool(api_key))
+        check_endpoint(self.base_url, bool(api_key), local_only)
         self._key = api_key
         self.read_timeout = read_timeout
         self.max_retries = max_retries
@@ -134,8 +135,13 @@ class ChatClient:
         cancellation = cancellation or Cancellation()
 
         def once(form: RequestForm) -> Completion:
-            resp = self._open("POST", "/chat/completions", request.body(stream=False, form=form),
-                              cancellation, request.model)
+            resp = self._open(
+                "POST",
+                "/chat/completions",
+                request.body(stream=False, form=form),
+                cancellation,
+                request.model,
+            )
             with resp:
                 return self._completion(resp, request.model, cancellation)
 
@@ -158,8 +164,9 @@ class ChatClient:
 
     # --- the one retry loop ---------------------------------------------------------------
 
-    def _attempt(self, once: Callable[[RequestForm], Any], cancellation: Cancellation,
-                 model: str | None) -> Any:
+    def _attempt(
+        self, once: Callable[[RequestForm], Any], cancellation: Cancellation, model: str | None
+    ) -> Any:
         """``once(form)`` until it succeeds, the policy gives up, or the person cancels."""
         policy = RetryPolicy(self.max_retries, jitter=self._jitter)
         form = self._form(model)
@@ -177,8 +184,12 @@ class ChatClient:
                 delay = policy.next_delay(exc)
                 if delay is None:
                     raise
-                log.info("attempt %d failed (%s); retrying in %.1f s",
-                         policy.failures, type(exc).__name__, delay)
+                log.info(
+                    "attempt %d failed (%s); retrying in %.1f s",
+                    policy.failures,
+                    type(exc).__name__,
+                    delay,
+                )
                 if cancellation.wait(delay):
                     cancellation.raise_if_cancelled()
 
@@ -260,8 +271,9 @@ class ChatClient:
         seen = done = False
         deadline = time.monotonic() + self.read_timeout
         try:
-            for raw in body_chunks(resp, max_bytes=MAX_STREAM_BYTES, cancellation=cancellation,
-                                   base_url=self.base_url):
+            for raw in body_chunks(
+                resp, max_bytes=MAX_STREAM_BYTES, cancellation=cancellation, base_url=self.base_url
+            ):
                 for event in decoder.feed(raw):
                     events += 1
                     if events > MAX_EVENTS:
@@ -291,7 +303,8 @@ class ChatClient:
         except E.APIConnectionError as exc:
             cancellation.raise_if_cancelled()
             if seen:
-                raise interrupted(getattr(exc, "cause", "the connection failed")) from None
+                cause = exc.message or "the connection failed"
+                raise interrupted(cause[:1].lower() + cause[1:]) from None
             raise
         cancellation.raise_if_cancelled()
         if not done and state.finish_reason is None:
@@ -337,8 +350,13 @@ class ChatClient:
         if resp.status_code < 300:
             return resp
         with resp:
-            raw = read_prefix(resp, limit=MAX_ERROR_BODY, cancellation=cancellation,
-                              base_url=self.base_url, deadline_s=self.read_timeout)
+            raw = read_prefix(
+                resp,
+                limit=MAX_ERROR_BODY,
+                cancellation=cancellation,
+                base_url=self.base_url,
+                deadline_s=self.read_timeout,
+            )
         raise status_error(
             status=resp.status_code,
             reason=resp.reason or "",
@@ -351,8 +369,13 @@ class ChatClient:
         )
 
     def _json(self, resp: requests.Response, cancellation: Cancellation) -> Any:
-        raw = read_body(resp, max_bytes=MAX_JSON_BODY, cancellation=cancellation,
-                        base_url=self.base_url, deadline_s=self.read_timeout)
+        raw = read_body(
+            resp,
+            max_bytes=MAX_JSON_BODY,
+            cancellation=cancellation,
+            base_url=self.base_url,
+            deadline_s=self.read_timeout,
+        )
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):
@@ -361,8 +384,9 @@ class ChatClient:
                 "Check that the base URL points at an OpenAI-compatible /v1 endpoint",
             ) from None
 
-    def _completion(self, resp: requests.Response, model: str, cancellation: Cancellation
-                    ) -> Completion:
+    def _completion(
+        self, resp: requests.Response, model: str, cancellation: Cancellation
+    ) -> Completion:
         answer = parse_completion(self._json(resp, cancellation), model)
         if len(answer.text) + len(answer.reasoning) > MAX_ANSWER_CHARS:
             raise _too_long("characters")

@@ -58,12 +58,14 @@ def read_text(path: Path) -> tuple[str | None, Fingerprint]:
     except FileNotFoundError:
         return None, Fingerprint("")
     except OSError as exc:
-        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc})",
-                          "Check its permissions") from None
+        raise ConfigError(
+            f"{path} cannot be read ({exc.strerror or exc})", "Check its permissions"
+        ) from None
     fingerprint = Fingerprint(hashlib.sha256(raw).hexdigest())
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path} is larger than 1 MB, which no config file is",
-                          "Check what was written there")
+        raise ConfigError(
+            f"{path} is larger than 1 MB, which no config file is", "Check what was written there"
+        )
     return decode(raw, path), fingerprint
 
 
@@ -112,8 +114,7 @@ def save_config(config: Config, path: Path, expected: Fingerprint | None = None)
     text, now = read_text(path)
     if expected is not None and now != expected:
         raise ConfigError(
-            f"{path} was changed by another program while Settings was open, so nothing was "
-            "saved",
+            f"{path} was changed by another program while Settings was open, so nothing was saved",
             "Close Settings and open it again to see the change",
         )
     if text is None:
@@ -122,13 +123,16 @@ def save_config(config: Config, path: Path, expected: Fingerprint | None = None)
         try:
             doc = tomlkit.parse(text)
         except Exception as exc:  # noqa: BLE001
-            raise ConfigError(f"{path} is not valid TOML ({_first_line(exc)}); nothing was saved",
-                              "Fix the file first") from None
+            raise ConfigError(
+                f"{path} is not valid TOML ({_first_line(exc)}); nothing was saved",
+                "Fix the file first",
+            ) from None
     _apply(doc, config)
     new_text = tomlkit.dumps(doc)
     if parse_config(new_text).config != config:
-        raise ConfigError("The settings could not be written faithfully; nothing was saved",
-                          "Please report this")
+        raise ConfigError(
+            "The settings could not be written faithfully; nothing was saved", "Please report this"
+        )
     _write_atomically(path, new_text)
     log.info("settings saved to %s", path)
     return read_text(path)[1]

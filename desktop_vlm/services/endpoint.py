@@ -48,6 +48,7 @@ def make_client(config: Config, keys: KeyStore) -> ChatClient:
         read_timeout=config.read_timeout,
         max_retries=config.max_retries,
         ca_bundle=config.ca_bundle,
+        local_only=config.local_only,
     )
 
 
@@ -55,9 +56,16 @@ def model_cache() -> ModelCache:
     return ModelCache(paths.cache_dir() / "models.json")
 
 
-def list_models_at(base_url: str, key: str | None) -> list[str]:
+def list_models_at(base_url: str, key: str | None, local_only: bool = False) -> list[str]:
     """One GET /models with no retries (the settings dialog's test; a person is waiting)."""
-    client = ChatClient(base_url, key, connect_timeout=10.0, read_timeout=30.0, max_retries=0)
+    client = ChatClient(
+        base_url,
+        key,
+        connect_timeout=10.0,
+        read_timeout=30.0,
+        max_retries=0,
+        local_only=local_only,
+    )
     try:
         return client.list_models()
     finally:

@@ -279,8 +279,18 @@ class HistoryStore:
             "image, image_width, image_height, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, title = excluded.title, "
             "preset_id = excluded.preset_id, meta = excluded.meta",
-            (c.id, c.created, time.time(), c.preset_id, c.title, c.image.mime, c.image.data,
-             c.image.width, c.image.height, json.dumps(c.meta, ensure_ascii=False)),
+            (
+                c.id,
+                c.created,
+                time.time(),
+                c.preset_id,
+                c.title,
+                c.image.mime,
+                c.image.data,
+                c.image.width,
+                c.image.height,
+                json.dumps(c.meta, ensure_ascii=False),
+            ),
         )
 
     def _upsert_turn(self, c: Conversation, index: int) -> None:
@@ -291,11 +301,27 @@ class HistoryStore:
             f"INSERT OR REPLACE INTO turns (conversation_id, idx, {_TURN_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                c.id, index, t.role, t.text, t.created, t.model, usage.prompt_tokens,
-                usage.completion_tokens, t.cost_usd, t.ttft_s, t.elapsed_s, int(t.complete),
-                t.error, t.shown, t.label, t.reasoning, json.dumps(t.meta, ensure_ascii=False),
-                image.mime if image else None, image.data if image else None,
-                image.width if image else None, image.height if image else None,
+                c.id,
+                index,
+                t.role,
+                t.text,
+                t.created,
+                t.model,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                t.cost_usd,
+                t.ttft_s,
+                t.elapsed_s,
+                int(t.complete),
+                t.error,
+                t.shown,
+                t.label,
+                t.reasoning,
+                json.dumps(t.meta, ensure_ascii=False),
+                image.mime if image else None,
+                image.data if image else None,
+                image.width if image else None,
+                image.height if image else None,
             ),
         )
         self._db.execute(
@@ -348,16 +374,47 @@ def _json(text: str | None) -> dict:
 
 
 def _turn(row: tuple) -> Turn:
-    (role, text, created, model, p_tokens, c_tokens, cost, ttft, elapsed, complete, error,
-     shown, label, reasoning, meta, i_mime, i_data, i_width, i_height) = row
+    (
+        role,
+        text,
+        created,
+        model,
+        p_tokens,
+        c_tokens,
+        cost,
+        ttft,
+        elapsed,
+        complete,
+        error,
+        shown,
+        label,
+        reasoning,
+        meta,
+        i_mime,
+        i_data,
+        i_width,
+        i_height,
+    ) = row
     usage = None if p_tokens is None and c_tokens is None else Usage(p_tokens, c_tokens)
     if role == "assistant" and not complete and not error:
         error = "interrupted"  # the app stopped while this answer streamed
     image = ImageRef(i_mime, bytes(i_data), i_width, i_height) if i_data is not None else None
     return Turn(
-        role=role, text=text, created=created, shown=shown or "", label=label or "",
-        image=image, model=model, usage=usage, cost_usd=cost, ttft_s=ttft, elapsed_s=elapsed,
-        complete=bool(complete), error=error, reasoning=reasoning or "", meta=_json(meta),
+        role=role,
+        text=text,
+        created=created,
+        shown=shown or "",
+        label=label or "",
+        image=image,
+        model=model,
+        usage=usage,
+        cost_usd=cost,
+        ttft_s=ttft,
+        elapsed_s=elapsed,
+        complete=bool(complete),
+        error=error,
+        reasoning=reasoning or "",
+        meta=_json(meta),
     )
 
 

@@ -89,8 +89,9 @@ class ModelCache:
         return models
 
     def put(self, base_url: str, models: list[str]) -> None:
-        self._update(lambda data: data.__setitem__(base_url, {"time": time.time(),
-                                                              "models": models}))
+        self._update(
+            lambda data: data.__setitem__(base_url, {"time": time.time(), "models": models})
+        )
 
     def forget(self, base_url: str) -> None:
         """Drop one server's list (a model chosen from it turned out to be gone)."""

@@ -81,8 +81,11 @@ def route(
     found = _local(config, discover)
     if found is not None:
         local, server = found
-        return Route(False, local, f"{why}: answered by {server.title} on this machine "
-                                   f"({local.active.model})")
+        return Route(
+            False,
+            local,
+            f"{why}: answered by {server.title} on this machine ({local.active.model})",
+        )
     if keyring_error is not None:
         raise KeyringError(
             keyring_error.message,
@@ -91,8 +94,9 @@ def route(
     raise KeyMissingError(f"{why} ({profile.base_url}) and no local server was found", BOTH_WAYS)
 
 
-def _local_only(config: Config, preset: Preset, can_read: bool,
-                discover: Callable[[], list] | None) -> Route:
+def _local_only(
+    config: Config, preset: Preset, can_read: bool, discover: Callable[[], list] | None
+) -> Route:
     if can_read:
         return Route(True, config, "Local only: the text was read offline")
     found = _local(config, discover)
@@ -112,11 +116,13 @@ def _local(config: Config, discover: Callable[[], list] | None) -> tuple[Config,
         from desktop_vlm.services.discovery import discover_local_servers as discover
     for server in discover():
         if server.vision_models:
-            log.info("using %s at %s with %s", server.title, server.base_url,
-                     server.vision_models[0])
+            log.info(
+                "using %s at %s with %s", server.title, server.base_url, server.vision_models[0]
+            )
             found = Profile(server.provider_id, server.base_url, server.vision_models[0])
-            return replace(config, profile=found.name,
-                           profiles={**config.profiles, found.name: found}), server
+            return replace(
+                config, profile=found.name, profiles={**config.profiles, found.name: found}
+            ), server
     return None
 
 

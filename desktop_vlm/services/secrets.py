@@ -54,10 +54,18 @@ class KeyStore:
         return ENV_KEYS + (known.key_env if known is not None else ())
 
     def env_key(self, profile: str | None = None) -> tuple[str, str] | None:
+        """(variable, key) from the environment; a key that cannot be sent (a line break, a
+        character outside printable ASCII) is refused here, naming the variable."""
+        from desktop_vlm.core.errors import UsageError
+        from desktop_vlm.core.secrets_rules import validate_api_key
+
         for name in self.env_variables(profile):
             value = self._environ.get(name, "").strip()
             if value:
-                return name, value
+                try:
+                    return name, validate_api_key(value)
+                except UsageError as exc:
+                    raise KeyringError(f"{name}: {exc.message}", f"Fix or unset {name}") from None
         return None
 
     def get(self, profile: str) -> str | None:

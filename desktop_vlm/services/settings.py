@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from desktop_vlm.core.config import Config, LoadResult, is_http_url, parse_config, with_base_url
+from desktop_vlm.core.config import Config, LoadResult, parse_config, with_base_url
 from desktop_vlm.core.errors import ConfigError
 from desktop_vlm.services import paths
 from desktop_vlm.services.config_file import read_text
@@ -14,6 +14,17 @@ from desktop_vlm.services.config_file import read_text
 log = logging.getLogger(__name__)
 
 ENV_BASE_URL = "DESKTOP_VLM_BASE_URL"
+
+
+def _masked(url: str) -> str:
+    """``url`` with any user name and password in it replaced by "redacted"."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "redacted@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def load_config(path: Path | None = None) -> LoadResult:
@@ -31,12 +42,9 @@ def load_config(path: Path | None = None) -> LoadResult:
     config = result.config
     override = os.environ.get(ENV_BASE_URL, "").strip()
     if override:
-        if is_http_url(override):
-            config = with_base_url(config, override)
-        else:
-            result.warnings.append(
-                f"{ENV_BASE_URL}: must be an http:// or https:// URL, not {override!r}; ignored"
-            )
+        # Never another endpoint than the one asked for: a refused override stays the base URL,
+        # its password masked, and each request is refused saying what is wrong with it.
+        config = with_base_url(config, _masked(override))
     for warning in result.warnings:
         log.warning("%s", warning)
     return LoadResult(config, result.warnings)

@@ -81,7 +81,11 @@ class _Adapter(HTTPAdapter):
 def ca_bundle_from_env(configured: str = "") -> str | bool:
     """The CA bundle to verify servers with: the setting, else SSL_CERT_FILE or
     REQUESTS_CA_BUNDLE, else the default store (True)."""
-    for candidate in (configured, os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE")):
+    for candidate in (
+        configured,
+        os.environ.get("SSL_CERT_FILE"),
+        os.environ.get("REQUESTS_CA_BUNDLE"),
+    ):
         if candidate:
             return candidate
     return True
@@ -120,7 +124,11 @@ class Transport:
     ) -> requests.Response:
         """The response (status not checked, body unread); typed errors for network failures."""
         cancellation.raise_if_cancelled()
-        if self.verify is not True and isinstance(self.verify, str) and not os.path.exists(self.verify):
+        if (
+            self.verify is not True
+            and isinstance(self.verify, str)
+            and not os.path.exists(self.verify)
+        ):
             raise E.ConfigError(
                 f"The CA bundle {self.verify} does not exist",
                 "Fix [network] ca_bundle, SSL_CERT_FILE or REQUESTS_CA_BUNDLE",
@@ -198,13 +206,19 @@ def body_chunks(
 
 
 def read_body(
-    resp: requests.Response, *, max_bytes: int, cancellation: Cancellation, base_url: str,
+    resp: requests.Response,
+    *,
+    max_bytes: int,
+    cancellation: Cancellation,
+    base_url: str,
     deadline_s: float | None = None,
 ) -> bytes:
     """The whole body, at most ``max_bytes`` decoded, within ``deadline_s`` seconds if given."""
     parts = bytearray()
     started = time.monotonic()
-    for chunk in body_chunks(resp, max_bytes=max_bytes, cancellation=cancellation, base_url=base_url):
+    for chunk in body_chunks(
+        resp, max_bytes=max_bytes, cancellation=cancellation, base_url=base_url
+    ):
         parts += chunk
         if deadline_s is not None and time.monotonic() - started > deadline_s:
             raise E.APITimeoutError(
@@ -216,7 +230,11 @@ def read_body(
 
 
 def read_prefix(
-    resp: requests.Response, *, limit: int, cancellation: Cancellation, base_url: str,
+    resp: requests.Response,
+    *,
+    limit: int,
+    cancellation: Cancellation,
+    base_url: str,
     deadline_s: float | None = None,
 ) -> bytes:
     """At most ``limit`` bytes from the start of the body (an error page's message); a body
@@ -224,8 +242,9 @@ def read_prefix(
     parts = bytearray()
     started = time.monotonic()
     try:
-        for chunk in body_chunks(resp, max_bytes=limit + READ_SIZE, cancellation=cancellation,
-                                 base_url=base_url):
+        for chunk in body_chunks(
+            resp, max_bytes=limit + READ_SIZE, cancellation=cancellation, base_url=base_url
+        ):
             parts += chunk
             if len(parts) >= limit or (
                 deadline_s is not None and time.monotonic() - started > deadline_s

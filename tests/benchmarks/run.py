@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import PYTHON, RESULT_MARK, ROOT, machine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("encode", "overlay", "stream", "idle")  # the order
+BENCHES = ("encode", "overlay", "stream", "idle", "ocr", "payload")  # the order
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

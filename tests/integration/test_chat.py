@@ -16,6 +16,16 @@ from support.fake_api import CutMidEvent, HtmlError, Status, Stream
 from desktop_vlm.core.config import Config, with_base_url
 
 
+def popup_text(chat) -> str | None:
+    """What the quick preset's card shows (None while there is none)."""
+    from PySide6.QtWidgets import QApplication
+
+    for widget in QApplication.topLevelWidgets():
+        if widget.objectName() == "quick_popup" and widget.isVisible():
+            return f"{widget.title.text()}\n{widget.message.text()}"
+    return None
+
+
 @pytest.fixture
 def chat(qtbot, fake_api):
     config = replace(with_base_url(Config(), fake_api.url), max_retries=0)
@@ -60,7 +70,7 @@ def test_answer_is_rendered_as_markdown_with_details(chat):
 
 def test_follow_up_resends_the_whole_history_with_one_image(chat):
     chat.api.enqueue(Stream("It is a receipt."), Stream("The total is 13.49."))
-    chat.ask("receipt")
+    chat.ask("describe")
     chat.wait_idle()
     chat.type_question("What is the total?")
     chat.wait_text("The total is 13.49.")
@@ -242,9 +252,14 @@ def test_ocr_preset_copies_exactly_the_answer_without_a_window(chat):
     answer = "Line 1\n  indented line 2\nÜnicode ✓"
     chat.api.enqueue(Stream(["Line 1\n", "  indented line 2\n", "Ünicode ✓"]))
     chat.ask("ocr")
+    # WHILE it works, a card near the region says so, with Cancel
+    chat.qtbot.waitUntil(lambda: popup_text(chat) is not None, timeout=WAIT)
     chat.qtbot.waitUntil(lambda: bool(chat.copied), timeout=WAIT)
+    # THEN exactly the answer is on the clipboard, and the card says how much
     assert chat.copied == [answer]
-    assert chat.notices[-1][0] == f"{len(answer)} characters copied"
+    chat.qtbot.waitUntil(
+        lambda: f"{len(answer)} characters copied" in (popup_text(chat) or ""), timeout=WAIT
+    )
     assert chat.window is None
 
 

@@ -60,7 +60,7 @@ def sent_image(api) -> Image.Image:
 
 def test_ask_streams_the_answer_and_sends_the_api_pages_request(fake_api, local, receipt):
     fake_api.enqueue(Stream(["Coffee 4.50\n", "Sandwich 8.99\n", "Total 13.49"], delay=0.01))
-    result = run("ask", str(receipt), "--preset", "receipt", env=local)
+    result = run("ask", str(receipt), "--preset", "describe", env=local)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == "Coffee 4.50\nSandwich 8.99\nTotal 13.49\n"
     req = fake_api.last_request
@@ -69,7 +69,7 @@ def test_ask_streams_the_answer_and_sends_the_api_pages_request(fake_api, local,
     assert body["stream"] is True
     first = body["messages"][0]
     assert first["role"] == "user"
-    assert first["content"][0] == {"type": "text", "text": builtin_presets()["receipt"].prompt}
+    assert first["content"][0] == {"type": "text", "text": builtin_presets()["describe"].prompt}
     image = sent_image(fake_api)
     assert image.size == (2048, 1536)  # 2600x1950 brought within 2048, aspect kept
 
@@ -309,3 +309,152 @@ def test_forwarding_command_imports_no_qt(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert result.stdout.decode().strip().splitlines()[-1] == "QT: []"
     assert b"not running" in result.stdout
+
+
+# --- what leaves the machine ----------------------------------------------------------------
+
+SECRET_LINES = [
+    "Meeting notes for Tuesday",
+    "Contact: anna.berg@example.com",
+    "Card 4111 1111 1111 1111 exp 12/27",
+    "The quick brown fox jumps over the lazy dog",
+]
+
+# Runs the command with an audit hook that writes every connect and name lookup to a file.
+AUDITED = """
+import json, sys
+log = open(sys.argv[1], "w")
+def hook(event, args):
+    if event == "socket.connect":
+        addr = args[1]
+        shown = list(addr) if isinstance(addr, tuple) else str(addr)
+        log.write(json.dumps(["connect", shown]) + "\\n"); log.flush()
+    elif event == "socket.getaddrinfo":
+        log.write(json.dumps(["lookup", str(args[0])]) + "\\n"); log.flush()
+sys.addaudithook(hook)
+sys.argv = ["desktop-vlm", *sys.argv[2:]]
+from desktop_vlm.entry import main
+raise SystemExit(main())
+"""
+
+
+@pytest.fixture
+def secrets_screen(tmp_path: Path) -> Path:
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 18)
+    image = Image.new("RGB", (720, 40 * len(SECRET_LINES) + 20), (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    for row, text in enumerate(SECRET_LINES):
+        draw.text((14, 12 + 40 * row), text, fill=(25, 25, 25), font=font)
+    path = tmp_path / "screen.png"
+    image.save(path)
+    return path
+
+
+def test_redact_auto_covers_before_sending_and_json_says_what(fake_api, local, secrets_screen):
+    fake_api.enqueue(Stream("A note."))
+    result = run(
+        "ask", str(secrets_screen), "--preset", "describe", "--redact", "auto", "--json", env=local
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["redactions"]["counts"] == {"email": 1, "card": 1}
+    assert data["redactions"]["areas"] == 2
+    assert "anna" not in result.stdout.decode() and "4111" not in result.stdout.decode()
+    # the image at the server differs from the file only in the two covered rows
+    sent = sent_image(fake_api).convert("RGB")
+    original = Image.open(secrets_screen).convert("RGB")
+    from PIL import ImageChops
+
+    diff = ImageChops.difference(sent, original)
+    top, bottom = diff.crop((0, 0, 720, 40)), diff.crop((0, 132, 720, original.height))
+    assert diff.getbbox() is not None
+    assert top.getbbox() is None and bottom.getbbox() is None
+
+
+def test_redact_auto_note_on_stderr(fake_api, local, secrets_screen):
+    fake_api.enqueue(Stream("A note."))
+    result = run("ask", str(secrets_screen), "--preset", "describe", "--redact", "auto", env=local)
+    assert result.returncode == 0, result.stderr
+    assert "2 areas covered: 1 e-mail address, 1 card number" in result.stderr.decode()
+
+
+def audited(tmp_path: Path, *args: str, env: dict) -> tuple[subprocess.CompletedProcess, list]:
+    events = tmp_path / "connections.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-c", AUDITED, str(events), *args],
+        capture_output=True,
+        env=dict(os.environ, **env),
+        timeout=120,
+    )
+    seen = [json.loads(line) for line in events.read_text().splitlines()]
+    return result, seen
+
+
+def off_machine(seen: list) -> list:
+    import ipaddress
+
+    bad = []
+    for kind, what in seen:
+        if kind == "connect" and not isinstance(what, list):
+            continue  # a Unix socket
+        host = what[0] if isinstance(what, list) else what
+        if host == "localhost":
+            continue
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                continue
+        except ValueError:
+            pass
+        bad.append((kind, what))
+    return bad
+
+
+def test_local_only_reads_text_offline_with_a_cloud_profile_and_connects_nowhere(
+    tmp_path, secrets_screen
+):
+    env = {"OPENAI_API_KEY": "sk-test-" + "x" * 32}
+    result, seen = audited(
+        tmp_path,
+        "ask",
+        str(secrets_screen),
+        "--preset",
+        "ocr",
+        "--profile",
+        "openai",
+        "--local-only",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Meeting notes for Tuesday" in result.stdout.decode()
+    assert "Local only" in result.stderr.decode()
+    assert off_machine(seen) == []
+
+
+def test_local_only_refuses_a_cloud_model_with_why_and_no_lookup(tmp_path, secrets_screen):
+    env = {"OPENAI_API_KEY": "sk-test-" + "x" * 32}
+    result, seen = audited(
+        tmp_path,
+        "ask",
+        str(secrets_screen),
+        "--preset",
+        "describe",
+        "--profile",
+        "openai",
+        "--local-only",
+        env=env,
+    )
+    assert result.returncode == ExitCode.CONFIG, result.stderr
+    line = one_line_error(result)
+    assert "Local only is on" in line and "api.openai.com" in line
+    assert off_machine(seen) == []
+
+
+def test_the_connection_log_sees_a_request_made(tmp_path, fake_api, local, secrets_screen):
+    # (the control for the two tests above: the audit hook does see real connections)
+    fake_api.enqueue(Stream("A note."))
+    result, seen = audited(tmp_path, "ask", str(secrets_screen), "--preset", "describe", env=local)
+    assert result.returncode == 0, result.stderr
+    port = int(fake_api.url.rsplit(":", 1)[1].split("/")[0])
+    assert ["connect", ["127.0.0.1", port]] in seen

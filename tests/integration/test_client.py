@@ -23,9 +23,9 @@ from support.fake_api import (
 )
 
 from desktop_vlm.core import errors as E
+from desktop_vlm.core.api_errors import connection_error
 from desktop_vlm.core.completions import ChatRequest
 from desktop_vlm.services import client as client_module
-from desktop_vlm.core.api_errors import connection_error
 from desktop_vlm.services.client import Cancellation, ChatClient
 
 KEY = "sk-test-0123456789abcdefghijklmnop"

@@ -21,9 +21,7 @@ from desktop_vlm.core.completions import Usage
 from desktop_vlm.core.conversation import Conversation, ImageRef
 from desktop_vlm.services.history import HistoryStore
 
-PNG_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
-)
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
 IMAGE = ImageRef("image/png", base64.b64decode(PNG_B64), 1, 1)
 
 
@@ -59,7 +57,9 @@ def test_round_trip_keeps_every_field(store):
 
 def test_images_are_stored_as_bytes_not_base64_text(store):
     store.save_conversation(conversation("q", "a"))
-    kind, size = store._db.execute("SELECT typeof(image), length(image) FROM conversations").fetchone()
+    kind, size = store._db.execute(
+        "SELECT typeof(image), length(image) FROM conversations"
+    ).fetchone()
     assert (kind, size) == ("blob", len(IMAGE.data))
 
 
@@ -85,10 +85,14 @@ def test_a_version_1_database_is_converted_with_everything_kept(tmp_path):
         "INSERT INTO conversations VALUES ('c1', 1.0, 2.0, 'ocr', 'Old', 'image/png', ?, 1, 1)",
         (PNG_B64,),
     )
-    db.execute("INSERT INTO turns VALUES ('c1', 0, 'user', 'Read it', 1.0, NULL, NULL, NULL, "
-               "NULL, NULL, NULL, 1, NULL)")
-    db.execute("INSERT INTO turns VALUES ('c1', 1, 'assistant', 'Old answer', 1.5, 'm', 10, 2, "
-               "NULL, 0.5, 1.0, 1, NULL)")
+    db.execute(
+        "INSERT INTO turns VALUES ('c1', 0, 'user', 'Read it', 1.0, NULL, NULL, NULL, "
+        "NULL, NULL, NULL, 1, NULL)"
+    )
+    db.execute(
+        "INSERT INTO turns VALUES ('c1', 1, 'assistant', 'Old answer', 1.5, 'm', 10, 2, "
+        "NULL, 0.5, 1.0, 1, NULL)"
+    )
     db.execute("INSERT INTO turns_fts VALUES ('Old answer', 'c1', 1)")
     db.commit()
     db.close()

@@ -716,3 +716,75 @@ def test_logical_size_images_map_by_the_image_ratio(own_display, tmp_path: Path)
     info = json.loads((tmp_path / "info.json").read_text())
     assert info["pixel_rect"] == [150, 101, 351, 200]
     assert info["logical_rect"] == [150, 101, 351, 200]
+
+
+# -- covering by hand, two regions in one image -------------------------------------------------
+
+
+def test_r_then_a_drag_covers_that_area_solid_in_what_is_selected(
+    qtbot, env, pattern: Pattern, overlay: RegionOverlay
+) -> None:
+    # GIVEN the overlay on the noise
+    recorder = Recorder(overlay)
+    start_and_wait(qtbot, overlay)
+    # WHEN the person presses R, drags over an area (to cover it), presses R again and selects
+    # a region around it
+    xdotool(env, "key", "r")
+    drag(env, (501, 401), (600, 450))
+    qtbot.waitUntil(
+        lambda: root_grab(env).getpixel((550, 425)) == (0, 0, 0), timeout=20_000
+    )  # the person sees it covered in the frozen picture at once
+    xdotool(env, "key", "r")
+    with qtbot.waitSignal(overlay.selected, timeout=20_000):
+        drag(env, (401, 301), (800, 600))
+    # THEN the selection is the screen's pixels with exactly the covered area solid black
+    image, info = recorder.selected[0]
+    box = covered((401, 301), (800, 600))
+    expected = pattern.reference.crop(box)
+    cover = covered((501, 401), (600, 450))
+    expected.paste(
+        (0, 0, 0), (cover[0] - box[0], cover[1] - box[1], cover[2] - box[0], cover[3] - box[1])
+    )
+    assert same_pixels(to_pil(image), expected)
+    assert info.covered == 1 and info.parts == 1
+
+
+def test_shift_release_keeps_region_one_and_the_second_comes_in_the_same_image(
+    qtbot, env, pattern: Pattern, overlay: RegionOverlay
+) -> None:
+    from desktop_vlm.core.combine import place
+
+    # GIVEN the overlay on the noise
+    recorder = Recorder(overlay)
+    start_and_wait(qtbot, overlay)
+    # WHEN the person releases a first drag with Shift held, then drags a second region
+    xdotool(env, "mousemove", 301, 201, "mousedown", 1, "mousemove", 500, 300)
+    xdotool(env, "keydown", "shift", "mouseup", 1, "keyup", "shift")
+    qtbot.wait(300)
+    assert recorder.selected == [] and overlay.is_active  # nothing sent yet
+    with qtbot.waitSignal(overlay.selected, timeout=20_000):
+        drag(env, (901, 501), (1100, 700))
+    # THEN one image holds both regions at their own pixels, numbered, in the order drawn
+    image, info = recorder.selected[0]
+    first = pattern.reference.crop(covered((301, 201), (500, 300)))
+    second = pattern.reference.crop(covered((901, 501), (1100, 700)))
+    layout = place([first.size, second.size])
+    got = to_pil(image)
+    assert got.size == (layout.width, layout.height)
+    for part, (x, y) in zip((first, second), layout.parts, strict=True):
+        assert same_pixels(got.crop((x, y, x + part.width, y + part.height)), part)
+    assert info.parts == 2
+
+
+def test_escape_after_region_one_sends_nothing(
+    qtbot, env, pattern: Pattern, overlay: RegionOverlay
+) -> None:
+    recorder = Recorder(overlay)
+    start_and_wait(qtbot, overlay)
+    xdotool(env, "mousemove", 301, 201, "mousedown", 1, "mousemove", 500, 300)
+    xdotool(env, "keydown", "shift", "mouseup", 1, "keyup", "shift")
+    qtbot.wait(300)
+    with qtbot.waitSignal(overlay.cancelled, timeout=20_000):
+        xdotool(env, "key", "Escape")
+    assert recorder.selected == []
+    assert visible_windows() == []

@@ -18,6 +18,7 @@ the request on the server (``disconnects``).
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
 import json
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -55,8 +57,14 @@ __all__ = [
     "Complete",
     "Counter",
     "CutMidEvent",
+    "ECHO_POSITIONS",
+    "EchoKey",
+    "EndlessJSON",
+    "EndlessSSE",
     "ErrorEvent",
+    "Escaped",
     "FakeAPI",
+    "GzipBomb",
     "HtmlError",
     "Huge",
     "InvalidJSON",
@@ -70,6 +78,7 @@ __all__ = [
     "Stall",
     "Status",
     "Stream",
+    "Trickle",
     "fake_api",
 ]
 
@@ -580,8 +589,14 @@ class RejectParameter(Behaviour):
         body = ex.recorded.json if isinstance(ex.recorded.json, dict) else {}
         if self.param in body:
             message = self.message or self.MESSAGES.get(self.param, f"Unknown {self.param}")
-            error = {"error": {"message": message, "type": "invalid_request_error",
-                               "param": self.param, "code": "unsupported_parameter"}}
+            error = {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": self.param,
+                    "code": "unsupported_parameter",
+                }
+            }
             ex.send_json(400, error)
             return
         self.then.serve(ex)
@@ -616,8 +631,10 @@ class BodyLimit(Behaviour):
 
     def serve(self, ex: Exchange) -> None:
         if len(ex.recorded.body) > self.max_bytes:
-            ex.send_json(413, {"error": {"message": "Request Entity Too Large",
-                                         "type": "invalid_request_error"}})
+            ex.send_json(
+                413,
+                {"error": {"message": "Request Entity Too Large", "type": "invalid_request_error"}},
+            )
             return
         self.then.serve(ex)
 
@@ -628,6 +645,203 @@ class CloseWithoutResponse(Behaviour):
 
     def serve(self, ex: Exchange) -> None:
         raise _HangUp
+
+
+# -- hostile servers: bombs, streams that never end, trickles, a key echoed back ---------------
+# (tests/system/test_hostile.py). Each one stops when the client hangs up, when the server stops,
+# or after ``limit_bytes`` on the wire, so a client without bounds makes the test fail, not hang.
+
+#: What an endless behaviour sends at most, so a client that never gives up cannot hang a test.
+ENDLESS_LIMIT = 1 << 30
+
+
+def _chunk(ex: Exchange, data: bytes) -> None:
+    """One HTTP chunk of a chunked body (nothing for empty data: that would end the body)."""
+    if data:
+        ex.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+
+def _chunked_head(ex: Exchange, content_type: str, **headers: str) -> None:
+    ex.send_head(200, content_type, {"Transfer-Encoding": "chunked", **headers})
+
+
+@dataclass(frozen=True)
+class GzipBomb(Behaviour):
+    """200 JSON with ``Content-Encoding: gzip`` although the client asked for none, whose body
+    inflates to ``inflated_bytes`` (4 GiB from about 4 MB on the wire): a model list or an
+    answer that only a client bounding the *decoded* size survives."""
+
+    inflated_bytes: int = 4 << 30
+
+    def serve(self, ex: Exchange) -> None:
+        _chunked_head(ex, "application/json", **{"Content-Encoding": "gzip"})
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        _chunk(ex, packer.compress(b'{"object": "list", "data": ['))
+        block = b" " * (1 << 20)
+        for _ in range(self.inflated_bytes // len(block)):
+            _chunk(ex, packer.compress(block))
+        _chunk(ex, packer.compress(b"]}") + packer.flush())
+        ex.write(b"0\r\n\r\n")
+
+
+@dataclass(frozen=True)
+class EndlessJSON(Behaviour):
+    """200 application/json that never ends: ``[`` and then digits, as fast as they are read."""
+
+    limit_bytes: int = ENDLESS_LIMIT
+
+    def serve(self, ex: Exchange) -> None:
+        _chunked_head(ex, "application/json")
+        _chunk(ex, b"[")
+        digits = b"1234567890" * 6554
+        for _ in range(self.limit_bytes // len(digits)):
+            _chunk(ex, digits)
+        raise _HangUp
+
+
+@dataclass(frozen=True)
+class EndlessSSE(Behaviour):
+    """An event stream that never gives the client anything to show.
+
+    ``kind``: "data" sends data lines and never the blank line that dispatches them; "line"
+    sends one line that never ends; "comments" sends keep-alive comments (``: ping``) every
+    ``interval`` seconds and never an answer.
+    """
+
+    kind: Literal["data", "line", "comments"]
+    _: KW_ONLY
+    interval: float = 0.0
+    limit_bytes: int = ENDLESS_LIMIT
+
+    def serve(self, ex: Exchange) -> None:
+        _chunked_head(ex, "text/event-stream; charset=utf-8", **{"Cache-Control": "no-cache"})
+        if self.kind == "data":
+            line = b'data: {"choices": [{"index": 0, "delta": {"content": "more "}}]}\n'
+            piece = line * 256
+        elif self.kind == "line":
+            _chunk(ex, b'data: {"choices": [{"index": 0, "delta": {"content": "')
+            piece = b"a" * 65536
+        else:
+            piece = b": ping\n\n"
+        for _ in range(self.limit_bytes // len(piece)):
+            ex.pause(self.interval)
+            _chunk(ex, piece)
+        raise _HangUp
+
+
+@dataclass(frozen=True)
+class Trickle(Behaviour):
+    """``after_tokens`` tokens at once, then the rest of the stream at ``bytes_per_second``:
+    every single byte resets a per-read socket timeout, so only a deadline on progress ends it."""
+
+    after_tokens: int = 2
+    _: KW_ONLY
+    text: str | Sequence[str] = PARTIAL_TEXT
+    rest: str = "and then it goes on very, very slowly."
+    bytes_per_second: float = 1.0
+
+    def serve(self, ex: Exchange) -> None:
+        _partial_stream(ex, self.text, self.after_tokens)
+        chunk = {
+            "id": "chatcmpl-trickle",
+            "object": "chat.completion.chunk",
+            "model": ex.model,
+            "choices": [{"index": 0, "delta": {"content": self.rest}}],
+        }
+        tail = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+        for index in range(len(tail)):
+            ex.pause(1.0 / self.bytes_per_second)
+            _chunk(ex, tail[index : index + 1])
+        ex.write(b"0\r\n\r\n")
+
+
+@dataclass(frozen=True)
+class Escaped(Behaviour):
+    """An answer whose pieces go out one event each as ASCII-escaped JSON, so a piece can be
+    one half of a UTF-16 surrogate pair (``"\\ud83d"`` then ``"\\ude00"``), as some servers
+    split an emoji, or a lone half that has no character at all."""
+
+    pieces: Sequence[str] = ("Smile: ", "\ud83d", "\ude00", " done.")
+
+    def serve(self, ex: Exchange) -> None:
+        if not ex.wants_stream:
+            body = completion_body("".join(self.pieces), ex.model, (ex.prompt_tokens(), 4))
+            ex.send_body(200, json.dumps(body, ensure_ascii=True).encode(), "application/json")
+            return
+        events = ex.start_stream()
+        events.delta({"role": "assistant", "content": ""})
+        for piece in self.pieces:
+            choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+            chunk = {
+                "id": events.id,
+                "object": "chat.completion.chunk",
+                "model": events.model,
+                "choices": [choice],
+            }
+            events.data(json.dumps(chunk, ensure_ascii=True))
+        events.delta({}, finish_reason="stop")
+        events.done()
+        events.end()
+
+
+#: Where EchoKey puts the key it was sent.
+ECHO_POSITIONS = (
+    "error-event",
+    "location",
+    "reason-phrase",
+    "json-error",
+    "percent-encoded",
+    "basic-header",
+    "answer-split",
+)
+
+
+@dataclass(frozen=True)
+class EchoKey(Behaviour):
+    """A server that repeats the Bearer key it was sent, in one of ``ECHO_POSITIONS``:
+
+    - "error-event": two tokens, then an ``error`` event inside the stream quoting the key;
+    - "location": a 302 whose ``Location`` is ``https://x/?key=KEY``;
+    - "reason-phrase": an HTML error page whose status line is ``HTTP/1.1 502 KEY``;
+    - "json-error": a 400 with the key in its JSON error message;
+    - "percent-encoded": a 400 quoting the key with every byte percent-encoded;
+    - "basic-header": a 400 echoing ``Authorization: Basic base64(user:KEY)``;
+    - "answer-split": an answer that contains the key, split across two events.
+    """
+
+    where: str
+
+    def serve(self, ex: Exchange) -> None:
+        key = ex.recorded.bearer or "no-key-was-sent"
+        if self.where == "error-event":
+            events = _partial_stream(ex, PARTIAL_TEXT, 2)
+            events.event({"error": {"message": f"Key {key} is over its quota", "code": 500}})
+            events.done()
+            events.end()
+        elif self.where == "location":
+            ex.send_body(302, b"", "text/html", {"Location": f"https://x/?key={key}"})
+        elif self.where == "reason-phrase":
+            page = f"<html><body><h1>502 {key}</h1></body></html>".encode()
+            ex.log_request(502)
+            ex.send_response_only(502, key)
+            for name, value in (("Content-Type", "text/html"), ("Content-Length", len(page))):
+                ex.send_header(name, str(value))
+            ex.end_headers()
+            ex.write(page)
+        elif self.where in ("json-error", "percent-encoded", "basic-header"):
+            if self.where == "json-error":
+                shown = f"Invalid API key {key} for this model"
+            elif self.where == "percent-encoded":
+                shown = "Rejected ?key=" + "".join(f"%{b:02X}" for b in key.encode())
+            else:
+                basic = base64.b64encode(f"apikey:{key}".encode()).decode()
+                shown = f"Unexpected header Authorization: Basic {basic}"
+            ex.send_json(400, error_body(400, shown))
+        elif self.where == "answer-split":
+            half = len(key) // 2
+            Stream(["Your key is ", key[:half], key[half:], " and it works."]).serve(ex)
+        else:
+            raise ValueError(f"EchoKey cannot put the key in {self.where!r}")
 
 
 def completion_body(

@@ -104,14 +104,22 @@ class LookDesktop:
             os.environ.update(old)
         self.env = env
         self._background()
-        self.procs.append(subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
         rc = self.base / "dunstrc"
         rc.write_text(DUNSTRC)
         if shutil.which("dunst"):
-            self.procs.append(subprocess.Popen(["dunst", "-config", str(rc)], env=env,
-                                               stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    ["dunst", "-config", str(rc)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         time.sleep(0.8)
         self.api = FakeAPI(models=["Qwen/Qwen2.5-VL-7B-Instruct", "mistralai/Pixtral-12B-2409"])
         self.api.start()
@@ -149,8 +157,13 @@ class LookDesktop:
     def start_app(self, extra_env: dict[str, str] | None = None) -> None:
         env = {**self.env, **(extra_env or {})}
         log = open(self.base / "app-stderr.txt", "wb")  # noqa: SIM115 - lives with the app
-        self.app = subprocess.Popen([sys.executable, "-m", "desktop_vlm.app"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
+        self.app = subprocess.Popen(
+            [sys.executable, "-m", "desktop_vlm.app"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            cwd=ROOT,
+        )
         self.wait_log("tray ready")
 
     def log_text(self) -> str:
@@ -165,8 +178,13 @@ class LookDesktop:
             time.sleep(0.1)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "desktop_vlm", *args], env=self.env,
-                              capture_output=True, timeout=60, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "desktop_vlm", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+            cwd=ROOT,
+        )
 
     def answer(self, *texts: str | list[str], delay: float = 0.03) -> None:
         """Queue answers: each arrives after the first-token delay, token by token."""
@@ -177,14 +195,16 @@ class LookDesktop:
     # --- input and pictures -----------------------------------------------------------------
 
     def xdotool(self, *args: str) -> str:
-        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True,
-                              timeout=30).stdout
+        return subprocess.run(
+            ["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30
+        ).stdout
 
     def drag(self, x1: int, y1: int, x2: int, y2: int) -> None:
         self.xdotool("mousemove", str(x1), str(y1), "mousedown", "1")
         for step in range(1, 6):
-            self.xdotool("mousemove", str(x1 + (x2 - x1) * step // 5),
-                         str(y1 + (y2 - y1) * step // 5))
+            self.xdotool(
+                "mousemove", str(x1 + (x2 - x1) * step // 5), str(y1 + (y2 - y1) * step // 5)
+            )
             time.sleep(0.03)
         time.sleep(0.1)
         self.xdotool("mouseup", "1")
@@ -226,7 +246,9 @@ def text_window(look: LookDesktop, text: str, x: int, y: int, *, dark: bool = Fa
     proc = subprocess.Popen(
         [sys.executable, str(script), str(x), str(y), "dark" if dark else "light"],
         env={k: v for k, v in look.env.items() if k not in ("QT_SCALE_FACTOR",)},
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     proc.stdin.write(text.encode())
     proc.stdin.close()

@@ -23,8 +23,8 @@ FONT_FILES = {
     "Liberation Sans": "liberation2/LiberationSans-Regular.ttf",
     "Liberation Mono": "liberation2/LiberationMono-Regular.ttf",
     "Liberation Serif": "liberation2/LiberationSerif-Regular.ttf",
-    "Noto Sans": "liberation2/NotoSans-Regular.ttf",
-    "Noto Serif": "liberation2/NotoSerif-Regular.ttf",
+    "Noto Sans": "noto/NotoSans-Regular.ttf",
+    "Noto Serif": "noto/NotoSerif-Regular.ttf",
 }
 FONT_ROOTS = (Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts"))
 LIGHT = ((255, 255, 255), (28, 28, 28))

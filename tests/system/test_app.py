@@ -173,11 +173,17 @@ def test_without_any_key_an_ocr_capture_puts_the_text_on_the_clipboard_offline(
     fake_api, fresh_user_dirs
 ):
     # GIVEN a fresh app whose provider is remote and has no key, and some text on the screen
-    app = start_app(fake_api, fresh_user_dirs,
-                    extra_env={"DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"})
+    app = start_app(
+        fake_api,
+        fresh_user_dirs,
+        extra_env={"DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"},
+    )
     text = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "support" / "text_window.py"), "200", "300", "light"],
-        env=app.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=app.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     text.stdin.write(b"Invoice 2041 from Cafe Lumen\nTotal due: 13.49 EUR")
     text.stdin.close()
@@ -190,13 +196,18 @@ def test_without_any_key_an_ocr_capture_puts_the_text_on_the_clipboard_offline(
 
         def clipboard() -> str:
             return subprocess.run(
-                ["xclip", "-selection", "clipboard", "-o"], env=app.env, capture_output=True,
+                ["xclip", "-selection", "clipboard", "-o"],
+                env=app.env,
+                capture_output=True,
                 timeout=10,
             ).stdout.decode()
 
         # THEN the text is on the clipboard, read offline, said in the notice; nothing was sent
-        wait_until(lambda: "Total due: 13.49 EUR" in clipboard(), timeout=60,
-                   what="the offline reading on the clipboard")
+        wait_until(
+            lambda: "Total due: 13.49 EUR" in clipboard(),
+            timeout=60,
+            what="the offline reading on the clipboard",
+        )
         assert clipboard().splitlines() == ["Invoice 2041 from Cafe Lumen", "Total due: 13.49 EUR"]
         app.wait_log("read offline")
         assert chat_requests(fake_api) == []
@@ -418,9 +429,20 @@ def test_capture_starts_the_app_when_none_runs(fake_api, fresh_user_dirs):
 
 def test_first_run_through_capture_keeps_the_overlay_and_says_what_works(fresh_user_dirs):
     # GIVEN no app running, a remote provider and no key anywhere (a fresh install)
-    env = {**os.environ, **fresh_user_dirs, "DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1"}
-    assert subprocess.run([sys.executable, "-m", "desktop_vlm", "capture"], env=env,
-                          capture_output=True, timeout=30).returncode == 0
+    env = {
+        **os.environ,
+        **fresh_user_dirs,
+        "DESKTOP_VLM_BASE_URL": "https://api.example.invalid/v1",
+    }
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "desktop_vlm", "capture"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        ).returncode
+        == 0
+    )
     log = Path(fresh_user_dirs["XDG_STATE_HOME"]) / "desktop-vlm" / "log" / "desktop-vlm.log"
     try:
         # THEN the overlay comes up and stays up: no settings dialog is put over it
@@ -476,6 +498,10 @@ def test_capture_at_scale_factor_two_sends_the_physical_pixels(fake_api, fresh_u
             stderr=subprocess.DEVNULL,
         )
         wait_pattern(pattern)
+        # The pattern is noise, which "auto" sends as JPEG; lossless PNG shows the pixels exactly.
+        config = Path(fresh_user_dirs["XDG_CONFIG_HOME"]) / "desktop-vlm" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('[image]\nformat = "png"\n')
         app = start_app(
             fake_api, fresh_user_dirs, extra_env={**display.env, "QT_SCALE_FACTOR": "2"}
         )

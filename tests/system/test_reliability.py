@@ -46,9 +46,9 @@ from support.fake_api import (
     Stream,
 )
 
+from desktop_vlm.core import retry as retry_module
 from desktop_vlm.core.config import Config, with_base_url
 from desktop_vlm.core.errors import ExitCode
-from desktop_vlm.core import retry as retry_module
 from desktop_vlm.services import client as client_module
 from desktop_vlm.services.secrets import KeyStore
 
@@ -99,7 +99,10 @@ FAULTS: dict[str, Fault] = {
     "403": Fault(Status(403), "refused access", ExitCode.AUTH),
     # A model chosen automatically that is gone is chosen again once, from a fresh list.
     "404-model-withdrawn": Fault(
-        Status(404), "may have been withdrawn", ExitCode.MODEL_NOT_FOUND, attempts=2,
+        Status(404),
+        "may have been withdrawn",
+        ExitCode.MODEL_NOT_FOUND,
+        attempts=2,
         automatic_model=True,
     ),
     "408": Fault(Status(408), "timed out reading the request", ExitCode.NETWORK),

@@ -243,9 +243,7 @@ def _presets(draw):
 @st.composite
 def _configs(draw):
     profiles = dict(Config().profiles)
-    profiles["hyperbolic"] = Profile(
-        "hyperbolic", draw(_url), draw(st.one_of(st.just(""), _name))
-    )
+    profiles["hyperbolic"] = Profile("hyperbolic", draw(_url), draw(st.one_of(st.just(""), _name)))
     for name in draw(st.lists(_name.filter(lambda n: n not in profiles), unique=True, max_size=3)):
         profiles[name] = Profile(name, draw(_url), draw(st.one_of(st.just(""), _name)))
     presets = draw(_presets())

@@ -20,15 +20,17 @@ DATA_URL = re.compile(r"^data:image/(png|jpeg);base64,[A-Za-z0-9+/]+=*$")
 
 
 def prepared(source: object, **kwargs: object) -> tuple[PreparedImage, Image.Image]:
+    """The result and its decoded pixels (a palette PNG as the colours a viewer shows)."""
     result = prepare_image(source, **kwargs)
     out = images.decode(result.data)
     # Every result, whatever the input: what the API accepts, and what it claims to be.
     assert out.format == result.format_name
     assert result.mime == f"image/{out.format.lower()}"
-    assert out.mode in ("L", "RGB"), out.mode
+    assert out.mode in ("L", "RGB", "P"), out.mode
+    assert (out.mode == "P") == result.encoding.startswith("png palette"), result.encoding
     assert out.size == (result.width, result.height)
     assert max(out.size) <= MAX_SIDE
-    return result, out
+    return result, out.convert("RGB") if out.mode == "P" else out
 
 
 def grey(pixel: int | tuple[int, ...]) -> float:
@@ -305,13 +307,28 @@ def test_jpeg_output_keeps_full_colour_resolution() -> None:
     assert r > 180 and b < 100, "a one-pixel red line lost its colour"
 
 
-def test_auto_chooses_jpeg_4_4_4_for_large_photos_and_png_for_screens() -> None:
+def test_auto_sends_noise_as_jpeg_and_a_sparse_screen_as_an_exact_palette_png() -> None:
+    # GIVEN noise (no palette can hold it) and a white screen with a line of black text
     photo = prepare_image(images.encode(images.noise("RGB", (1300, 1000), 3), "PNG"))
-    assert photo.mime == "image/jpeg"
-    assert JpegImagePlugin.get_sampling(images.decode(photo.data)) == 0
     screen = Image.new("RGB", (1300, 1000), (255, 255, 255))
     ImageDraw.Draw(screen).text((10, 10), "File  Edit  View", fill=(0, 0, 0))
-    assert prepare_image(images.encode(screen, "PNG")).mime == "image/png"
+    sent = prepare_image(images.encode(screen, "PNG"))
+    # THEN the noise is a JPEG, and the screen's few colours go as they are
+    assert photo.mime == "image/jpeg"
+    assert sent.mime == "image/png" and sent.encoding.startswith("png palette exact")
+    assert images.decode(sent.data).convert("RGB").tobytes() == screen.tobytes()
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpeg"])
+def test_a_format_asked_for_by_name_is_what_comes_out(image_format: str) -> None:
+    # GIVEN a screen with two colours, which "auto" would send as a palette PNG
+    screen = Image.new("RGB", (1300, 1000), (255, 255, 255))
+    ImageDraw.Draw(screen).rectangle((0, 0, 600, 1000), fill=(20, 40, 200))
+    # WHEN "png" or "jpeg" is asked for
+    result, out = prepared(images.encode(screen, "PNG"), image_format=image_format)
+    # THEN it is lossless truecolour PNG, or JPEG 4:4:4, as before content-aware encoding
+    assert result.encoding == ("png" if image_format == "png" else "jpeg q90 4:4:4")
+    assert out.mode == "RGB"
 
 
 def test_unknown_output_format_is_a_programming_error() -> None:

@@ -33,6 +33,18 @@ def copy_code(code: str | None) -> str:
     return f"Copied the code block ({len(code)} characters)"
 
 
+def copy_export(turn, number: int) -> str:  # noqa: ANN001 - a Turn
+    """A structured answer as TSV, CSV or JSON (the transcript's EXPORTS order)."""
+    from desktop_vlm.gui.chat.checks_view import EXPORTS
+
+    exports = (turn.meta.get("structured") or {}).get("exports") or {}
+    if not 0 <= number < len(EXPORTS) or EXPORTS[number] not in exports:
+        return ""
+    text = exports[EXPORTS[number]]
+    QGuiApplication.clipboard().setText(text)
+    return f"Copied as {EXPORTS[number].upper()} ({len(text)} characters)"
+
+
 def show_thinking(parent: QWidget, conversation: Conversation, index: int) -> None:
     if 0 <= index < len(conversation.turns):
         QMessageBox.information(parent, "Thinking", conversation.turns[index].reasoning[:200_000])

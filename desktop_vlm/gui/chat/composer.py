@@ -125,8 +125,11 @@ class Composer(QWidget):
             self.question.setPlaceholderText(FOLLOW_UP_HINT)
             return
         pixmap = QPixmap.fromImage(
-            image.scaled(QSize(144, 108), Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
+            image.scaled(
+                QSize(144, 108),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         )
         self.attachment.setIcon(QIcon(pixmap))
         self.attachment.show()

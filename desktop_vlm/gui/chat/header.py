@@ -6,26 +6,96 @@ applies to every request from the window from then on ("Automatic" lets the app 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QMouseEvent, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QRubberBand,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_vlm.core.presets import Preset
 
 AUTO_MODEL = "Automatic"
 
 
+class Thumbnail(QToolButton):
+    """The image, small: a click opens the full view, a drag over a part asks about that part
+    (``region``: the part as fractions of the image, 0 to 1)."""
+
+    region = Signal(QRectF)
+
+    def __init__(self) -> None:
+        super().__init__(objectName="thumbnail")
+        self.setIconSize(QSize(112, 84))
+        self.setFixedSize(120, 92)
+        self.setToolTip("Click: the image at full size · drag over a part to ask about it")
+        self.image_size = QSize()
+        self._band = QRubberBand(QRubberBand.Shape.Rectangle, self)
+        self._origin: QPoint | None = None
+        self._dragging = False
+
+    def shown_rect(self) -> QRect:
+        """Where the image is drawn inside the button."""
+        if self.image_size.isEmpty():
+            return QRect()
+        size = self.image_size.scaled(self.iconSize(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRect(
+            QPoint((self.width() - size.width()) // 2, (self.height() - size.height()) // 2), size
+        )
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._origin, self._dragging = event.position().toPoint(), False
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._origin is not None:
+            point = event.position().toPoint()
+            if not self._dragging and (point - self._origin).manhattanLength() >= 6:
+                self._dragging = True
+                self.setDown(False)
+            if self._dragging:
+                self._band.setGeometry(QRect(self._origin, point).normalized())
+                self._band.show()
+                return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        origin, dragging = self._origin, self._dragging
+        self._origin, self._dragging = None, False
+        if not dragging or origin is None:
+            super().mouseReleaseEvent(event)
+            return
+        self._band.hide()
+        self.setDown(False)
+        shown = self.shown_rect()
+        rect = QRect(origin, event.position().toPoint()).normalized().intersected(shown)
+        if rect.width() >= 3 and rect.height() >= 3 and not shown.isEmpty():
+            self.region.emit(
+                QRectF(
+                    (rect.x() - shown.x()) / shown.width(),
+                    (rect.y() - shown.y()) / shown.height(),
+                    rect.width() / shown.width(),
+                    rect.height() / shown.height(),
+                )
+            )
+
+
 class Header(QWidget):
     thumbnail_clicked = Signal()
+    thumbnail_region = Signal(QRectF)  # a part dragged on the thumbnail, as fractions
     preset_picked = Signal(str)
 
     def __init__(self, presets: list[Preset], default_preset: str) -> None:
         super().__init__(objectName="header")
-        self.thumbnail = QToolButton(objectName="thumbnail")
-        self.thumbnail.setIconSize(QSize(112, 84))
-        self.thumbnail.setFixedSize(120, 92)
-        self.thumbnail.setToolTip("Show the image at full size (drag over a part to ask about it)")
+        self.thumbnail = Thumbnail()
         self.thumbnail.clicked.connect(self.thumbnail_clicked.emit)
+        self.thumbnail.region.connect(self.thumbnail_region.emit)
         self.title = QLabel(objectName="conversation_title")
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.title.setWordWrap(True)
@@ -89,9 +159,14 @@ class Header(QWidget):
     def set_image(self, image: QImage | None) -> None:
         if image is None or image.isNull():
             self.thumbnail.setIcon(QIcon())
+            self.thumbnail.image_size = QSize()
             return
+        self.thumbnail.image_size = image.size()
         pixmap = QPixmap.fromImage(
-            image.scaled(QSize(224, 168), Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
+            image.scaled(
+                QSize(224, 168),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         )
         self.thumbnail.setIcon(QIcon(pixmap))

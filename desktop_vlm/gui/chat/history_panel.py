@@ -91,9 +91,7 @@ class HistoryPanel(QWidget):
             delete = menu.addAction("Delete conversation")
             delete.setObjectName("action_delete_conversation")
             conversation_id = item.data(Qt.ItemDataRole.UserRole)
-            delete.triggered.connect(
-                lambda _c=False: self.delete_requested.emit(conversation_id)
-            )
+            delete.triggered.connect(lambda _c=False: self.delete_requested.emit(conversation_id))
         delete_all = menu.addAction("Delete all history…")
         delete_all.setObjectName("action_delete_all")
         delete_all.triggered.connect(lambda _c=False: self._confirm_delete_all())

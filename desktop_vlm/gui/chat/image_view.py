@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from PySide6.QtCore import QBuffer, QByteArray, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QGuiApplication,
     QImage,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_vlm.platform.qimage import to_raw
+
 MIN_REGION = 8  # image pixels on each side: smaller drags are clicks
 
 
@@ -36,9 +38,31 @@ def image_from_bytes(data: bytes, max_side: int = 0) -> QImage:
     if max_side:
         size = reader.size()
         if size.isValid() and max(size.width(), size.height()) > max_side:
-            reader.setScaledSize(size.scaled(max_side, max_side,
-                                             Qt.AspectRatioMode.KeepAspectRatio))
+            reader.setScaledSize(
+                size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio)
+            )
     return reader.read()
+
+
+def can_drop(mime: QMimeData | None) -> bool:
+    return mime is not None and (
+        mime.hasImage() or (mime.hasUrls() and any(u.isLocalFile() for u in mime.urls()))
+    )
+
+
+def dropped_source(mime: QMimeData | None, *, files: bool = True) -> object | None:
+    """What a drop or a paste hands over: the image's pixels, or the path of an image file."""
+    if mime is None:
+        return None
+    if mime.hasImage():
+        image = QImage(mime.imageData())
+        if not image.isNull():
+            return to_raw(image)
+    if files:
+        for url in mime.urls():
+            if url.isLocalFile():
+                return url.toLocalFile()
+    return None
 
 
 def image_from_base64(data: str, max_side: int = 0) -> QImage:

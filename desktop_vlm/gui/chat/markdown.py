@@ -6,8 +6,10 @@ answer can inject markup. The parsed document already marks every code block (fe
 backticks or tildes, at any indentation, inside list items too) with its fence and language, so
 code blocks are found there, not with a regular expression over the source.
 
-Images named by an answer are never loaded (the transcript refuses every resource but the
-conversation's own image), and links are only followed when they are http, https or mailto.
+Images named by an answer are never loaded: each becomes its alt text in brackets before the
+document reaches the window (Qt would otherwise read an image's name from disk while laying it
+out), and links are only followed when they are http, https or mailto. Links take the theme's
+accent colour, not Qt's fixed blue, so they read on a dark background.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QTextBlockFormat,
+    QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextDocumentFragment,
@@ -36,8 +40,15 @@ def parse(markdown: str) -> QTextDocument:
     return doc
 
 
+#: Longer answers are shown (and so copied) as plain text: parsing grows with the answer and runs
+#: on the GUI thread.
+MARKDOWN_LIMIT = 20_000
+
+
 def plain_text(markdown: str) -> str:
     """The answer as a person reads it on screen, without Markdown markup."""
+    if len(markdown) > MARKDOWN_LIMIT:
+        return markdown
     return parse(markdown).toPlainText()
 
 
@@ -58,8 +69,9 @@ def code_blocks(markdown: str) -> list[CodeBlock]:
     return [block for block, _, _ in _code_groups(parse(markdown), 0, None)]
 
 
-def _code_groups(doc: QTextDocument, start: int, end: int | None
-                 ) -> list[tuple[CodeBlock, int, int]]:
+def _code_groups(
+    doc: QTextDocument, start: int, end: int | None
+) -> list[tuple[CodeBlock, int, int]]:
     """(code block, first block number, last block number) for each run of code lines."""
     groups: list[tuple[CodeBlock, int, int]] = []
     lines: list[str] = []
@@ -95,13 +107,16 @@ def insert_markdown(
     markdown: str,
     *,
     code_background: QColor,
+    link_color: QColor | None = None,
     code_link=None,  # noqa: ANN001 - Callable[[int, CodeBlock], str] | None: HTML of a link
 ) -> list[CodeBlock]:
     """Insert the rendered answer at ``cursor``; code blocks get a background and, with
     ``code_link``, a line with a link (its HTML) after each. Returns the code blocks."""
     document = cursor.document()
     start = cursor.position()
-    cursor.insertFragment(QTextDocumentFragment(parse(markdown)))
+    parsed = parse(markdown)
+    _defuse(parsed, link_color)
+    cursor.insertFragment(QTextDocumentFragment(parsed))
     end = cursor.position()
     groups = _code_groups(document, start, end)
     for number, (block, first, last) in reversed(list(enumerate(groups))):
@@ -113,6 +128,37 @@ def insert_markdown(
             after.insertHtml(code_link(number, block))
     cursor.movePosition(QTextCursor.MoveOperation.End)
     return [block for block, _, _ in groups]
+
+
+def _defuse(doc: QTextDocument, link_color: QColor | None) -> None:
+    """Images become their alt text (nothing is loaded); links take ``link_color``."""
+    images: list[tuple[int, str]] = []
+    links: list[tuple[int, int]] = []
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            fmt = fragment.charFormat()
+            if fmt.isImageFormat():
+                alt = str(fmt.property(QTextFormat.Property.ImageAltText) or "image")
+                images.append((fragment.position(), alt))
+            elif fmt.isAnchor() and link_color is not None:
+                links.append((fragment.position(), fragment.length()))
+            it += 1
+        block = block.next()
+    cursor = QTextCursor(doc)
+    if links:
+        colour = QTextCharFormat()
+        colour.setForeground(QBrush(link_color))
+        for position, length in links:
+            cursor.setPosition(position)
+            cursor.setPosition(position + length, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(colour)
+    for position, alt in reversed(images):  # from the end: positions before stay valid
+        cursor.setPosition(position)
+        cursor.setPosition(position + 1, QTextCursor.MoveMode.KeepAnchor)
+        cursor.insertText(f"[{alt}]", QTextCharFormat())
 
 
 def _paint(document: QTextDocument, first: int, last: int, background: QColor) -> None:

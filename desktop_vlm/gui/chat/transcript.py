@@ -16,6 +16,7 @@ The transcript follows the end while an answer streams, unless the person scroll
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import secrets
@@ -29,16 +30,18 @@ from desktop_vlm.core.completions import Delta
 from desktop_vlm.core.conversation import Turn
 from desktop_vlm.core.pricing import format_cost
 from desktop_vlm.gui import theme
-from desktop_vlm.gui.chat import markdown
+from desktop_vlm.gui.chat import checks_view, markdown
 
 log = logging.getLogger(__name__)
 
 FLUSH_MS = 30
-MARKDOWN_LIMIT = 20_000
+MARKDOWN_LIMIT = markdown.MARKDOWN_LIMIT
 LIVE_MARKDOWN_LIMIT = 8_000
 LIVE_RENDER_MS = 150
 LINE_CHUNK = 1_000
 _EXTERNAL = ("http", "https", "mailto")
+#: What a structured answer can be copied as ("export" links carry the index).
+EXPORTS = checks_view.EXPORTS
 
 
 class Transcript(QTextBrowser):
@@ -68,6 +71,7 @@ class Transcript(QTextBrowser):
         self._rendered_at = 0.0
         self._chunk_left = LINE_CHUNK
         self._last_meta: tuple[int, Turn, int] | None = None  # block, turn, index
+        self._error_start = -1  # where the last error shown starts, until the next question
         self.following = True
         self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS, timeout=self.flush)
         self._render_timer = QTimer(
@@ -89,9 +93,11 @@ class Transcript(QTextBrowser):
         self.document().setDefaultStyleSheet(self._colors.css())
         self._codes.clear()
         self._last_meta = None
+        self._error_start = -1
         self.following = True
 
     def add_question(self, turn: Turn) -> None:
+        self._drop_error()
         self._drop_regenerate_link()
         cursor = self._end()
         label = f' <span class="label">· {html.escape(turn.label)}</span>' if turn.label else ""
@@ -110,6 +116,7 @@ class Transcript(QTextBrowser):
     def begin_answer(self, model: str, index: int, *, plain: bool, so_far: str = "") -> None:
         """An answer starts streaming (``so_far``: what arrived before this view opened)."""
         self.flush()
+        self._drop_error()
         cursor = self._end()
         self._insert_label(cursor, model)
         self._answer_start = cursor.position()
@@ -142,9 +149,10 @@ class Transcript(QTextBrowser):
                 cursor.insertBlock()  # the streamed plain text stays as it is
                 self._render_meta(cursor, turn, index, is_last=True)
             else:
-                cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-                cursor.removeSelectedText()
-                self._render_body(cursor, turn, index, is_last=True)
+                with self._view_kept():
+                    cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
+                    cursor.removeSelectedText()
+                    self._render_body(cursor, turn, index, is_last=True)
         self._stop_stream()
         self.follow()
 
@@ -156,12 +164,24 @@ class Transcript(QTextBrowser):
             f'<a href="{self._href(key)}">{html.escape(label)}</a>' for key, label in actions
         )
         cursor = self._end()
+        self._error_start = cursor.position()
         cursor.insertHtml(
             f'<p class="error"><b>⚠ {html.escape(message)}</b></p>'
             + (f'<p class="meta">{links}</p>' if links else "")
         )
         cursor.insertBlock()
         self.follow()
+
+    def _drop_error(self) -> None:
+        """A question asked again (Retry, or the question given back sent) replaces the error."""
+        if self._error_start < 0:
+            return
+        cursor = self._end()
+        cursor.setPosition(
+            min(self._error_start, cursor.position()), QTextCursor.MoveMode.KeepAnchor
+        )
+        cursor.removeSelectedText()
+        self._error_start = -1
 
     def code(self, index: int, number: int) -> str | None:
         return self._codes.get((index, number))
@@ -205,13 +225,33 @@ class Transcript(QTextBrowser):
         self.follow()
 
     def _render_live(self) -> None:
-        if self._answer_start >= 0 and not self._plain and (
-            self._streamed_len <= LIVE_MARKDOWN_LIMIT
+        if (
+            self._answer_start >= 0
+            and not self._plain
+            and (self._streamed_len <= LIVE_MARKDOWN_LIMIT)
         ):
             self._render_streamed()
             self.follow()
 
+    @contextlib.contextmanager
+    def _view_kept(self):  # noqa: ANN202
+        """Replace text without moving the reader: while the old text is gone the range shrinks
+        and would clamp (and so end) a reader's position above the end."""
+        bar = self.verticalScrollBar()
+        following, value = self.following, bar.value()
+        bar.blockSignals(True)
+        try:
+            yield
+        finally:
+            bar.blockSignals(False)
+            self.following = following
+            bar.setValue(bar.maximum() if following else value)
+
     def _render_streamed(self, plain: bool = False) -> None:
+        with self._view_kept():
+            self._replace_streamed(plain)
+
+    def _replace_streamed(self, plain: bool) -> None:
         cursor = self._end()
         cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
@@ -221,7 +261,12 @@ class Transcript(QTextBrowser):
             self._chunk_left = LINE_CHUNK
             self._insert_plain(cursor, text, streaming=True)
         else:
-            markdown.insert_markdown(cursor, text, code_background=self._colors.code_background)
+            markdown.insert_markdown(
+                cursor,
+                text,
+                code_background=self._colors.code_background,
+                link_color=self._colors.accent,
+            )
         self._rendered_at = time.monotonic()
 
     def _stop_stream(self) -> None:
@@ -245,21 +290,42 @@ class Transcript(QTextBrowser):
                 f" ({count} characters)</p>"
             )
             cursor.insertBlock()
-        if turn.meta.get("plain") or len(turn.text) > MARKDOWN_LIMIT:
-            self._insert_plain(cursor, turn.text)
+        structured = turn.meta.get("structured") or {}
+        shown = structured.get("markdown") or turn.text
+        start = cursor.position()
+        if (turn.meta.get("plain") and not structured.get("markdown")) or (
+            len(shown) > MARKDOWN_LIMIT
+        ):
+            self._insert_plain(cursor, shown)
             cursor.insertBlock()
-        elif turn.text.strip():
+        elif shown.strip():
 
             def link(number: int, block: markdown.CodeBlock) -> str:
                 what = f"Copy {html.escape(block.language)} code" if block.language else "Copy code"
-                return f'<p class="meta"><a href="{self._href("code", index, number)}">{what}</a></p>'
+                return (
+                    f'<p class="meta"><a href="{self._href("code", index, number)}">{what}</a></p>'
+                )
 
             blocks = markdown.insert_markdown(
-                cursor, turn.text, code_background=self._colors.code_background, code_link=link
+                cursor,
+                shown,
+                code_background=self._colors.code_background,
+                link_color=self._colors.accent,
+                code_link=link,
             )
             for number, block in enumerate(blocks):
                 self._codes[(index, number)] = block.text
             cursor.insertBlock()
+        check = turn.meta.get("check")
+        if check:
+            end = checks_view.mark_differences(
+                self.document(), start, cursor.position(), check, self._colors
+            )
+            cursor.setPosition(end)
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+        checks_view.render_notes(
+            cursor, structured, check, lambda kind: self._href("export", index, EXPORTS.index(kind))
+        )
         self._render_meta(cursor, turn, index, is_last=is_last)
 
     def _render_meta(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
@@ -325,7 +391,7 @@ class Transcript(QTextBrowser):
         text = url.toString()
         prefix = f"dvlm-{self._token}:"
         if text.startswith(prefix):
-            kind, _, rest = text[len(prefix):].partition(":")
+            kind, _, rest = text[len(prefix) :].partition(":")
             index, _, number = rest.partition(":")
             try:
                 self.action.emit(kind, int(index), int(number))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import QEvent, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -38,14 +38,19 @@ from PySide6.QtWidgets import (
 
 from desktop_vlm.core.completions import Delta
 from desktop_vlm.core.conversation import Conversation, Turn
+from desktop_vlm.core.outgoing import image_notes
 from desktop_vlm.core.presets import Preset
 from desktop_vlm.gui.chat import actions
 from desktop_vlm.gui.chat.composer import Composer
 from desktop_vlm.gui.chat.header import Header
 from desktop_vlm.gui.chat.history_panel import HistoryItem, HistoryPanel
-from desktop_vlm.gui.chat.image_view import ImageViewer, image_from_bytes
+from desktop_vlm.gui.chat.image_view import (
+    ImageViewer,
+    can_drop,
+    dropped_source,
+    image_from_bytes,
+)
 from desktop_vlm.gui.chat.transcript import Transcript
-from desktop_vlm.platform.qimage import to_raw
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class ChatWindow(QMainWindow):
         self.history.delete_all_requested.connect(self.delete_all_requested.emit)
         self.header = Header(presets, default_preset)
         self.header.thumbnail_clicked.connect(self.show_full_image)
+        self.header.thumbnail_region.connect(self._thumbnail_region)
         self.header.preset_picked.connect(self._preset_picked)
         self.transcript = Transcript()
         self.transcript.action.connect(self._action)
@@ -215,7 +221,8 @@ class ChatWindow(QMainWindow):
         self.header.set_preset(conversation.preset_id)
         when = time.strftime("%d %b %H:%M", time.localtime(conversation.created))
         image_ref = conversation.image
-        self.header.subtitle.setText(f"{image_ref.width} × {image_ref.height} · {when}")
+        notes = [f"{image_ref.width} × {image_ref.height}", when, *image_notes(conversation.meta)]
+        self.header.subtitle.setText(" · ".join(notes))
         self._set_image(image if image is not None else image_from_bytes(image_ref.data, 224))
         self.transcript.reset()
         answers = [i for i, t in enumerate(conversation.turns) if t.role == "assistant"]
@@ -223,8 +230,10 @@ class ChatWindow(QMainWindow):
         for index, turn in enumerate(conversation.turns):
             if turn.role == "user":
                 self.transcript.add_question(turn)
-            elif streaming is not None and index == len(conversation.turns) - 1 and (
-                not turn.complete
+            elif (
+                streaming is not None
+                and index == len(conversation.turns) - 1
+                and (not turn.complete)
             ):
                 model, so_far, plain = streaming
                 self.transcript.begin_answer(model, index, plain=plain, so_far=so_far)
@@ -270,8 +279,13 @@ class ChatWindow(QMainWindow):
         self.status.setText(status)
         self.question.setFocus()
 
-    def fail(self, conversation_id: str | None, message: str, actions: list[tuple[str, str]],
-             restore: str = "") -> None:
+    def fail(
+        self,
+        conversation_id: str | None,
+        message: str,
+        actions: list[tuple[str, str]],
+        restore: str = "",
+    ) -> None:
         """An error where the answer would be; what was typed goes back in the box."""
         if conversation_id is not None and conversation_id != self.conversation_id:
             if restore:
@@ -313,6 +327,20 @@ class ChatWindow(QMainWindow):
         viewer.region_selected.connect(self._ask_about_region)
         viewer.exec()
 
+    def _thumbnail_region(self, part: QRectF) -> None:
+        """A part dragged on the thumbnail, in the pixels of the image the next request sends."""
+        if self.conversation is None:
+            return
+        image = self.conversation.current_image()
+        rect = QRect(
+            int(part.x() * image.width),
+            int(part.y() * image.height),
+            max(1, round(part.width() * image.width)),
+            max(1, round(part.height() * image.height)),
+        ).intersected(QRect(0, 0, image.width, image.height))
+        if not rect.isEmpty():
+            self._ask_about_region(rect)
+
     def _ask_about_region(self, rect: QRect) -> None:
         """A part of the image was picked: the next question is about it."""
         if self.conversation is None:
@@ -329,8 +357,9 @@ class ChatWindow(QMainWindow):
             self.composer.set_draft(text)
             return
         region, self._region = self._region, None
-        self.follow_up.emit(self.conversation.id, text, self.selected_preset(),
-                            self.selected_model(), region)
+        self.follow_up.emit(
+            self.conversation.id, text, self.selected_preset(), self.selected_model(), region
+        )
 
     def _action(self, kind: str, index: int, number: int) -> None:
         conversation = self.conversation
@@ -355,6 +384,8 @@ class ChatWindow(QMainWindow):
             self.status.setText(actions.copy_code(self.transcript.code(index, number)))
         elif kind in ("copy", "copymd"):
             self._copy(index, plain=kind == "copy")
+        elif kind == "export" and 0 <= index < len(conversation.turns):
+            self.status.setText(actions.copy_export(conversation.turns[index], number))
         elif kind == "thinking":
             actions.show_thinking(self, conversation, index)
 
@@ -365,8 +396,9 @@ class ChatWindow(QMainWindow):
     def _regenerate_last(self) -> None:
         index = self._last_answer_index()
         if index >= 0 and self.conversation is not None and not self._answering:
-            self.regenerate_requested.emit(self.conversation.id, index, self.selected_preset(),
-                                           self.selected_model())
+            self.regenerate_requested.emit(
+                self.conversation.id, index, self.selected_preset(), self.selected_model()
+            )
 
     def _preset_picked(self, preset_id: str) -> None:
         if self.conversation is not None and not self._answering:
@@ -407,11 +439,9 @@ class ChatWindow(QMainWindow):
         self.image_dropped.emit(source, self.selected_preset())
 
     def _paste_image(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is not None and mime.hasImage():
-            image = QImage(mime.imageData())
-            if not image.isNull():
-                self._dropped(to_raw(image))
+        source = dropped_source(QGuiApplication.clipboard().mimeData(), files=False)
+        if source is not None:
+            self._dropped(source)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         if event.type() == QEvent.Type.PaletteChange:
@@ -419,20 +449,11 @@ class ChatWindow(QMainWindow):
         super().changeEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        if mime.hasImage() or (mime.hasUrls() and any(u.isLocalFile() for u in mime.urls())):
+        if can_drop(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        if mime.hasImage():
-            image = QImage(mime.imageData())
-            if not image.isNull():
-                self._dropped(to_raw(image))
-                event.acceptProposedAction()
-                return
-        for url in mime.urls():
-            if url.isLocalFile():
-                self._dropped(url.toLocalFile())
-                event.acceptProposedAction()
-                return
+        source = dropped_source(event.mimeData())
+        if source is not None:
+            self._dropped(source)
+            event.acceptProposedAction()

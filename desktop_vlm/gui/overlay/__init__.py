@@ -13,6 +13,12 @@ What a person sees and does:
   releasing Space resumes resizing.
 - Releasing the button confirms at once: the overlay hides and ``selected`` carries the crop.
 - Esc or a right click cancels: the overlay hides, ``cancelled`` is emitted, nothing is sent.
+- Shift held while releasing (or A pressed before) keeps the region, numbered 1, and waits for a
+  second; its release delivers both combined into one image under their numbers 1 and 2 (the
+  API takes one image per request). Esc still cancels both.
+- R switches drags to covering: each drag paints its area solid black in the frozen picture, so
+  every crop from then on (and so what is sent and what history keeps) has it covered; R again
+  goes back to selecting.
 - A click without a real drag (a press whose pointer never got 4 logical pixels away, across or
   down) emits nothing and leaves the overlay open for another try.
 
@@ -38,11 +44,13 @@ look changed (the strip between the old and new rectangle, the border and the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, Signal
 from PySide6.QtGui import QCursor, QGuiApplication, QImage, QKeyEvent, QScreen
 
+from desktop_vlm.gui.overlay import marks
 from desktop_vlm.gui.overlay.geometry import RegionInfo, image_scale, pixel_rect_between
 from desktop_vlm.gui.overlay.screen_window import HINT_TEXT, MIN_DRAG, _ScreenWindow
 from desktop_vlm.platform.screenshot.models import ScreenGrab
@@ -72,14 +80,21 @@ class RegionOverlay(QObject):
     selected = Signal(QImage, object)
     cancelled = Signal()
     shown = Signal()
+    preset_changed = Signal(str)  # the preset release will use (number keys, Tab)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._bypass_window_manager = QGuiApplication.platformName() == "xcb"
         self._windows: list[_ScreenWindow] = []
         self._in_use: list[_ScreenWindow] = []
+        self._presets: list[tuple[str, str]] = []
+        self._target: Callable[[str], str] | None = None
+        self.preset_id = ""
         self._waiting_for_expose: set[int] = set()
         self._focus_window: _ScreenWindow | None = None
+        self._kept: tuple[QImage, RegionInfo] | None = None  # region 1, waiting for region 2
+        self._adding = False  # A was pressed: the next release keeps its region
+        self._covering = False
         self._ensure_windows(len(QGuiApplication.screens()))
         # Prepare a window as soon as a screen appears, so that start() does not have to.
         QGuiApplication.instance().screenAdded.connect(self._on_screen_added)
@@ -88,17 +103,33 @@ class RegionOverlay(QObject):
     def is_active(self) -> bool:
         return bool(self._in_use)
 
-    def start(self, grabs: Sequence[ScreenGrab]) -> None:
-        """Show each grab full-screen on its own screen and wait for a selection."""
+    def start(
+        self,
+        grabs: Sequence[ScreenGrab],
+        presets: Sequence[tuple[str, str]] = (),
+        current: str | None = None,
+        target: Callable[[str], str] | None = None,
+    ) -> None:
+        """Show each grab full-screen on its own screen and wait for a selection.
+
+        ``presets`` are (id, title) pairs the person may switch between before releasing (1-9,
+        Tab); ``target(preset_id)`` says where release sends the region ("api.openai.com,
+        gpt-4.1-mini"), shown in the hint.
+        """
         if not grabs:
             raise ValueError("start() needs at least one ScreenGrab")
+        self._presets = list(presets)
+        self._target = target
+        self.preset_id = current if current else (self._presets[0][0] if self._presets else "")
         if self._in_use:
             self._finish()
+        self._kept, self._adding, self._covering = None, False, False
         self._ensure_windows(len(grabs))
         self._in_use = self._windows[: len(grabs)]
         self._waiting_for_expose = set(range(len(grabs)))
         for window, grab in zip(self._in_use, grabs, strict=True):
             window.load(grab, _screen_for(grab))
+        self._show_preset()
         self._focus_window = self._window_under_pointer()
         for window in self._in_use:
             if self._bypass_window_manager:
@@ -134,9 +165,11 @@ class RegionOverlay(QObject):
         while len(self._windows) < count:
             window = _ScreenWindow(self._bypass_window_manager)
             window.drag_started.connect(self._on_drag_started)
-            window.released.connect(lambda rect, w=window: self._on_released(w, rect))
+            window.released.connect(lambda rect, shift, w=window: self._on_released(w, rect, shift))
+            window.mode_key.connect(self._mode_key)
             window.cancel_requested.connect(self.cancel)
             window.exposed.connect(lambda w=window: self._on_exposed(w))
+            window.preset_key.connect(self._preset_key)
             self._windows.append(window)
             window.installEventFilter(self)
 
@@ -160,6 +193,58 @@ class RegionOverlay(QObject):
                     window.set_moving(event.type() == QEvent.Type.KeyPress)
         return False
 
+    def _preset_key(self, key: int) -> None:
+        if not self._presets or not self._in_use:
+            return
+        ids = [preset_id for preset_id, _ in self._presets]
+        at = ids.index(self.preset_id) if self.preset_id in ids else 0
+        if key > 0:
+            if key > len(ids):
+                return
+            at = key - 1
+        else:
+            at = (at + (1 if key == 0 else -1)) % len(ids)
+        self.preset_id = ids[at]
+        self._show_preset()
+        self.preset_changed.emit(self.preset_id)
+
+    def _show_preset(self) -> None:
+        if not self._presets:
+            return
+        titles = dict(self._presets)
+        title = titles.get(self.preset_id, self.preset_id)
+        where = self._target(self.preset_id) if self._target else ""
+        keys = f"1\N{EN DASH}{min(9, len(self._presets))} or Tab: preset"
+        dot = " \N{MIDDLE DOT} "
+        if self._covering:
+            doing = f"Drag over what to cover{dot}R: back to selecting"
+        elif self._kept is not None:
+            doing = f"Region 1 kept: drag region 2{dot}Esc to cancel"
+        elif self._adding:
+            doing = f"Drag region 1 of 2{dot}Esc to cancel"
+        else:
+            doing = HINT_TEXT
+        hint = (
+            f"{title}"
+            + (f" \N{RIGHTWARDS ARROW} {where}" if where else "")
+            + f"\n{doing}\n{keys}{dot}Shift+release: add a region{dot}R: cover"
+        )
+        for window in self._in_use:
+            window.set_hint(hint, title)
+
+    def _mode_key(self, mode: str) -> None:
+        if not self._in_use:
+            return
+        if mode == "cover":
+            self._covering = not self._covering
+            for window in self._in_use:
+                window.set_covering(self._covering)
+        elif mode == "add" and self._kept is None:
+            self._adding = not self._adding
+        self._show_preset()
+        for window in self._in_use:
+            window.show_hint()
+
     def _on_exposed(self, window: _ScreenWindow) -> None:
         if window not in self._in_use:
             return
@@ -178,10 +263,25 @@ class RegionOverlay(QObject):
         for window in self._in_use:
             window.hide_hint()
 
-    def _on_released(self, window: _ScreenWindow, rect: QRect) -> None:
+    def _on_released(self, window: _ScreenWindow, rect: QRect, shift: bool = False) -> None:
         if window not in self._in_use:
             return
+        if self._covering:
+            window.cover(rect)
+            window.show_hint()
+            return
         image, info = window.crop(rect)
+        if self._kept is None and (shift or self._adding):
+            self._kept, self._adding = (image, info), False
+            window.keep(rect)
+            self._show_preset()
+            window.show_hint()
+            logger.debug("Kept region 1 %s on %s", info.pixel_rect, info.screen_name)
+            return
+        if self._kept is not None:
+            first, first_info = self._kept
+            image = marks.combine([first, image])
+            info = replace(first_info, covered=first_info.covered + info.covered, parts=2)
         self._finish()
         logger.debug("Selected %s on %s", info.pixel_rect, info.screen_name)
         self.selected.emit(image, info)
@@ -192,6 +292,7 @@ class RegionOverlay(QObject):
             window.hide()
             window.unload()
         self._in_use = []
+        self._kept, self._adding, self._covering = None, False, False
         self._waiting_for_expose = set()
         self._focus_window = None
 

@@ -24,6 +24,8 @@ class RegionInfo:
     screen_name: str
     logical_rect: QRectF  # desktop (virtual) logical coordinates, as QScreen.geometry() uses
     pixel_rect: QRect  # coordinates in that screen's captured image
+    covered: int = 0  # areas covered by hand inside it (R in the overlay)
+    parts: int = 1  # regions combined into the image (Shift on release adds one)
 
     def as_dict(self) -> dict[str, Any]:
         logical, pixel = self.logical_rect, self.pixel_rect
@@ -31,6 +33,8 @@ class RegionInfo:
             "screen_name": self.screen_name,
             "logical_rect": [logical.x(), logical.y(), logical.width(), logical.height()],
             "pixel_rect": [pixel.x(), pixel.y(), pixel.width(), pixel.height()],
+            "covered": self.covered,
+            "parts": self.parts,
         }
 
 

@@ -19,6 +19,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from desktop_vlm.gui.overlay import marks
 from desktop_vlm.gui.overlay.geometry import RegionInfo, image_scale, pixel_rect_between
 from desktop_vlm.platform.screenshot.models import ScreenGrab
 
@@ -26,19 +27,21 @@ HINT_TEXT = "Drag to select \N{MIDDLE DOT} Esc to cancel"
 MIN_DRAG = 4.0  # logical pixels the pointer must travel before a press becomes a selection
 _DIM = QColor(0, 0, 0, 120)
 _BORDER = QColor(61, 174, 233)
+_COVER_BORDER = QColor(232, 65, 65)
 _LABEL_BACKGROUND = QColor(24, 24, 28, 215)
 _LABEL_TEXT = QColor(245, 245, 245)
 _LABEL_GAP = 6  # logical pixels between the selection's border and the size readout
-
 
 
 class _ScreenWindow(QWidget):
     """One screen's full-screen window; it reports gestures and leaves decisions to the overlay."""
 
     drag_started = Signal()
-    released = Signal(QRect)
+    released = Signal(QRect, bool)  # the selection, and whether Shift was held (add a region)
     cancel_requested = Signal()
     exposed = Signal()
+    preset_key = Signal(int)  # 1..9 chose a preset by its number; 0: Tab (next), -1: Shift+Tab
+    mode_key = Signal(str)  # "cover" (R): drags cover areas; "add" (A or +): keep a 2nd region
 
     def __init__(self, bypass_window_manager: bool) -> None:
         super().__init__()
@@ -64,6 +67,11 @@ class _ScreenWindow(QWidget):
         self._screen_name = ""
         self._origin = QPointF()
         self._show_hint = True
+        self._hint = HINT_TEXT
+        self._preset_title = ""
+        self._kept: list[QRect] = []  # regions kept for the same question, numbered from 1
+        self._cover_rects: list[QRect] = []
+        self.covering = False
         self._reset_drag()
         self.winId()  # create the native window now, not on the first capture
         self.windowHandle().installEventFilter(self)
@@ -81,6 +89,7 @@ class _ScreenWindow(QWidget):
         self._screen_name = grab.screen_name
         self._origin = QPointF(grab.geometry.topLeft())
         self._show_hint = True
+        self._kept, self._cover_rects, self.covering = [], [], False
         self._reset_drag()
         if screen is not None:
             self.setScreen(screen)
@@ -90,7 +99,12 @@ class _ScreenWindow(QWidget):
         """Drop the frozen images so an idle overlay holds no screen-sized buffers."""
         self._image = QImage()
         self._pixmap = QPixmap()
+        self._kept, self._cover_rects, self.covering = [], [], False
         self._reset_drag()
+
+    def show_hint(self) -> None:
+        self._show_hint = True
+        self.update(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1))
 
     def hide_hint(self) -> None:
         if self._show_hint:
@@ -99,7 +113,24 @@ class _ScreenWindow(QWidget):
 
     def crop(self, rect: QRect) -> tuple[QImage, RegionInfo]:
         logical = self._logical(rect).translated(self._origin)
-        return self._image.copy(rect), RegionInfo(self._screen_name, logical, QRect(rect))
+        covered = sum(1 for r in self._cover_rects if r.intersects(rect))
+        info = RegionInfo(self._screen_name, logical, QRect(rect), covered=covered)
+        return self._image.copy(rect), info
+
+    def keep(self, rect: QRect) -> None:
+        """Show ``rect`` as a kept region, with its number, while the next one is drawn."""
+        self._kept.append(QRect(rect))
+        self.update()
+
+    def cover(self, rect: QRect) -> None:
+        """Cover ``rect`` solid: in the frozen image, so every crop from now on has it covered."""
+        marks.cover(self._image, self._pixmap, rect)
+        self._cover_rects.append(QRect(rect))
+        self.update(self._logical(rect).toAlignedRect().adjusted(-3, -3, 3, 3))
+
+    def set_covering(self, covering: bool) -> None:
+        self.covering = covering
+        self.update()
 
     # -- input -------------------------------------------------------------------------------
 
@@ -123,11 +154,23 @@ class _ScreenWindow(QWidget):
         self._set_selection_state(None)
         self._reset_drag()
         if selection is not None:
-            self.released.emit(selection)
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.released.emit(selection, shift)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() == Qt.Key.Key_Escape:
+        key = event.key()
+        if key == Qt.Key.Key_Escape:
             self.cancel_requested.emit()
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            self.preset_key.emit(key - Qt.Key.Key_0)
+        elif key == Qt.Key.Key_Tab:
+            self.preset_key.emit(0)
+        elif key == Qt.Key.Key_Backtab:
+            self.preset_key.emit(-1)
+        elif key == Qt.Key.Key_R:
+            self.mode_key.emit("cover")
+        elif key in (Qt.Key.Key_A, Qt.Key.Key_Plus):
+            self.mode_key.emit("add")
         elif event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._moving = True
         else:
@@ -211,12 +254,25 @@ class _ScreenWindow(QWidget):
         sx, sy = self._sx, self._sy
         return QRectF(rect.x() / sx, rect.y() / sy, rect.width() / sx, rect.height() / sy)
 
+    def set_hint(self, hint: str, preset_title: str) -> None:
+        """What release does, shown until a drag starts, and the preset beside the size."""
+        old = self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)
+        self._hint, self._preset_title = hint, preset_title
+        self.update(old.united(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)))
+
     def _label_text(self, selection: QRect) -> str:
-        return f"{selection.width()} \N{MULTIPLICATION SIGN} {selection.height()}"
+        size = f"{selection.width()} \N{MULTIPLICATION SIGN} {selection.height()}"
+        if self.covering:
+            return f"{size} \N{MIDDLE DOT} cover"
+        if self._kept:
+            return f"{size} \N{MIDDLE DOT} region {len(self._kept) + 1}"
+        return f"{size} \N{MIDDLE DOT} {self._preset_title}" if self._preset_title else size
 
     def _pill_size(self, text: str) -> QSize:
         metrics = self._font_metrics
-        return QSize(metrics.horizontalAdvance(text) + 16, metrics.height() + 8)
+        lines = text.split("\n")
+        width = max(metrics.horizontalAdvance(line) for line in lines)
+        return QSize(width + 16, metrics.height() * len(lines) + 8)
 
     def _label_rect(self, selection: QRect) -> QRectF:
         """Below the selection's right edge; above it, or inside, when the screen ends first."""
@@ -232,7 +288,7 @@ class _ScreenWindow(QWidget):
         return QRectF(x, max(y, 0.0), size.width(), size.height())
 
     def _hint_rect(self) -> QRectF:
-        size = self._pill_size(HINT_TEXT)
+        size = self._pill_size(self._hint)
         size = QSize(size.width() + 12, size.height() + 8)
         return QRectF(
             (self.width() - size.width()) / 2,
@@ -281,20 +337,35 @@ class _ScreenWindow(QWidget):
         painter.drawPixmap(0, 0, self._pixmap)
         selection = self._shown_selection
         dim = QRegion(image_rect)
-        if selection is not None:
+        for kept in self._kept:
+            dim = dim.subtracted(QRegion(kept))
+        if selection is not None and not self.covering:
             dim = dim.subtracted(QRegion(selection))
         for rect in dim:
             painter.fillRect(rect, _DIM)
+        frames = [(kept, _BORDER) for kept in self._kept]
         if selection is not None:
-            outer = selection.adjusted(-1, -1, 1, 1)
-            for rect in QRegion(outer).subtracted(QRegion(selection)):
-                painter.fillRect(rect, _BORDER)
+            frames.append((selection, _COVER_BORDER if self.covering else _BORDER))
+            if self.covering:
+                painter.fillRect(selection, QColor(0, 0, 0, 160))
+        for box, colour in frames:
+            outer = box.adjusted(-1, -1, 1, 1)
+            for rect in QRegion(outer).subtracted(QRegion(box)):
+                painter.fillRect(rect, colour)
         painter.resetTransform()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for number, kept in enumerate(self._kept, start=1):
+            corner = self._logical(kept).topLeft()
+            size = self._pill_size(str(number))
+            self._draw_pill(
+                painter,
+                QRectF(corner.x() + 4, corner.y() + 4, size.width(), size.height()),
+                str(number),
+            )
         if selection is not None:
             self._draw_pill(painter, self._label_rect(selection), self._label_text(selection))
         elif self._show_hint:
-            self._draw_pill(painter, self._hint_rect(), HINT_TEXT)
+            self._draw_pill(painter, self._hint_rect(), self._hint)
 
     def _draw_pill(self, painter: QPainter, rect: QRectF, text: str) -> None:
         painter.setPen(Qt.PenStyle.NoPen)

@@ -102,8 +102,9 @@ class SettingsDialog(QDialog):
         self.unreadable_row.setVisible(bool(unreadable))
         layout.addWidget(self.unreadable_row)
 
-        self.provider = ProviderPage(config, keys, list_models, is_vision,
-                                     overridden_url=overridden_url, discover=discover)
+        self.provider = ProviderPage(
+            config, keys, list_models, is_vision, overridden_url=overridden_url, discover=discover
+        )
         self.presets = PresetsPage(config)
         self.hotkeys = HotkeysPage(config)
         self.general = GeneralPage(config, autostart)
@@ -151,7 +152,9 @@ class SettingsDialog(QDialog):
         super().showEvent(event)
         screen = self.screen().availableGeometry() if self.screen() else None
         if screen is not None:
-            self.resize(min(self.width(), screen.width() - 40), min(self.height(), screen.height() - 60))
+            self.resize(
+                min(self.width(), screen.width() - 40), min(self.height(), screen.height() - 60)
+            )
         if not self._shown_once:
             self._shown_once = True
             self.provider.look_for_local_servers()

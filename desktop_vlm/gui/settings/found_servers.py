@@ -38,7 +38,7 @@ def catalog_menu(
 
 
 class FoundServers(QLabel):
-    """"Found on this machine: Ollama (qwen2.5vl:7b)": a click uses that server."""
+    """ "Found on this machine: Ollama (qwen2.5vl:7b)": a click uses that server."""
 
     use = Signal(object)  # the discovery.LocalServer clicked
 

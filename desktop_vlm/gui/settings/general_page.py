@@ -43,7 +43,9 @@ class GeneralPage(QWidget):
         self.capture_combo = QComboBox(objectName="capture_method")
         for value, text in CAPTURE_METHODS:
             self.capture_combo.addItem(text, value)
-        self.capture_combo.setCurrentIndex(max(self.capture_combo.findData(config.capture_handler), 0))
+        self.capture_combo.setCurrentIndex(
+            max(self.capture_combo.findData(config.capture_handler), 0)
+        )
         form.addRow("Screen capture:", self.capture_combo)
 
     def apply_autostart(self) -> None:

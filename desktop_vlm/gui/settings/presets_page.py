@@ -205,8 +205,13 @@ class PresetsPage(QWidget):
 
     def _editors(self) -> list[QWidget]:
         return [
-            self.preset_id, self.preset_title, self.preset_prompt, self.preset_asks,
-            self.preset_model, self.preset_max_tokens, self.preset_temperature,
+            self.preset_id,
+            self.preset_title,
+            self.preset_prompt,
+            self.preset_asks,
+            self.preset_model,
+            self.preset_max_tokens,
+            self.preset_temperature,
             *self.preset_actions.values(),
         ]
 

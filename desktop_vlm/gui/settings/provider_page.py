@@ -241,8 +241,13 @@ class ProviderPage(QWidget):
         self.profile_remove.setEnabled(not builtin)
         self.profile_remove.setToolTip("" if not builtin else "A built-in profile stays")
         offline = profile.offline
-        for widget in (self.base_url, self.api_key, self.key_show, self.model_combo,
-                       self.test_button):
+        for widget in (
+            self.base_url,
+            self.api_key,
+            self.key_show,
+            self.model_combo,
+            self.test_button,
+        ):
             widget.setEnabled(not offline)
         self.override_note.setVisible(bool(self._overridden_url) and name == self._active)
         self.test_result.clear()
@@ -422,8 +427,9 @@ class ProviderPage(QWidget):
         self.model_combo.setEditText(text)
         self.model_combo.blockSignals(False)
 
-    def _run(self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]
-             ) -> None:
+    def _run(
+        self, fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]
+    ) -> None:
         self.running += 1
 
         def finish(result: Any, error: BaseException | None) -> None:

@@ -1,7 +1,7 @@
 """Reading order: from recognised line boxes to text a person would type.
 
 A recursive XY-cut. A region splits into columns where a vertical gutter of clear width runs
-through its whole height and both sides hold at least two rows of text; otherwise it splits at
+through its whole height and both sides hold at least two rows of wide text; otherwise it splits at
 its largest horizontal gap (the topmost of equal ones, so a heading comes off before the
 columns below it are found). What can no longer be split is one visual row: its pieces are
 joined left to right by single spaces. Consecutive rows form a block unless the vertical gap
@@ -20,6 +20,9 @@ Box = tuple[int, int, int, int]
 
 #: A gutter this many (median) line heights wide separates columns.
 COLUMN_GAP = 1.5
+#: Both columns must be this many line heights wide (in the median): text set in columns is;
+#: the prices beside the items of a receipt are not, and are read with their rows.
+COLUMN_WIDTH = 4
 #: A vertical gap this many line heights above the usual one between lines starts a new block.
 BLOCK_GAP = 0.4
 #: Boxes of consecutive rows may overlap by this many line heights and still be two rows.
@@ -116,9 +119,15 @@ def _gutter(pieces: list[Piece], line_h: float) -> float | None:
         right = [p for p in pieces if _mid_x(p) >= pos]
         if _rows(left, line_h) < 2 or _rows(right, line_h) < 2:
             continue
+        if min(_width(left), _width(right)) < COLUMN_WIDTH * line_h:
+            continue  # a narrow side is a table's column (prices on a receipt), read row by row
         if best is None or size > best[1]:
             best = (pos, size)
     return None if best is None else best[0]
+
+
+def _width(pieces: list[Piece]) -> float:
+    return median(p.box[2] - p.box[0] for p in pieces)
 
 
 def _rows(pieces: list[Piece], line_h: float) -> int:

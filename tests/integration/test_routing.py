@@ -132,8 +132,22 @@ def test_providers_lists_the_catalog_with_key_variables(fake_api):
     result = run("providers", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["profile"]: row for row in json.loads(result.stdout)}
-    for name in ("hyperbolic", "openai", "openrouter", "gemini", "mistral", "together", "groq",
-                 "fireworks", "deepinfra", "ollama", "lmstudio", "vllm", "llamacpp", "offline"):
+    for name in (
+        "hyperbolic",
+        "openai",
+        "openrouter",
+        "gemini",
+        "mistral",
+        "together",
+        "groq",
+        "fireworks",
+        "deepinfra",
+        "ollama",
+        "lmstudio",
+        "vllm",
+        "llamacpp",
+        "offline",
+    ):
         assert name in rows
     assert "OPENAI_API_KEY" in rows["openai"]["key_variables"]
     assert rows["groq"]["base_url"] == "https://api.groq.com/openai/v1"
@@ -191,8 +205,10 @@ def test_thinking_is_kept_apart_from_the_answer(fake_api, key):
 
 def test_thinking_is_not_on_stdout_but_in_json(fake_api, text_image):
     env = {"DESKTOP_VLM_BASE_URL": fake_api.url}
-    fake_api.enqueue(Reasoning("Hidden thoughts.", "Visible answer."),
-                     Reasoning("Hidden thoughts.", "Visible answer."))
+    fake_api.enqueue(
+        Reasoning("Hidden thoughts.", "Visible answer."),
+        Reasoning("Hidden thoughts.", "Visible answer."),
+    )
     plain = run("ask", str(text_image), "--model", "m", env=env)
     assert plain.stdout.decode().strip() == "Visible answer."
     assert b"Hidden" not in plain.stdout + plain.stderr
@@ -203,16 +219,20 @@ def test_thinking_is_not_on_stdout_but_in_json(fake_api, text_image):
 @pytest.mark.parametrize(
     "status, message",
     [
-        (500, "image input is not supported - hint: if this is unexpected, you may need to "
-              "provide the mmproj"),
+        (
+            500,
+            "image input is not supported - hint: if this is unexpected, you may need to "
+            "provide the mmproj",
+        ),
         (400, "Invalid content type. image_url is only supported by certain models."),
         (400, "This model does not support images"),
     ],
 )
 def test_a_model_that_cannot_read_images_is_its_own_error(fake_api, text_image, status, message):
     fake_api.default = Status(status, message=message)
-    result = run("ask", str(text_image), "--model", "llama3.1:8b",
-                 env={"DESKTOP_VLM_BASE_URL": fake_api.url})
+    result = run(
+        "ask", str(text_image), "--model", "llama3.1:8b", env={"DESKTOP_VLM_BASE_URL": fake_api.url}
+    )
     assert result.returncode == ExitCode.MODEL_NOT_FOUND
     line = one_line_error(result)
     assert "cannot read images" in line and "desktop-vlm models" in line
@@ -248,8 +268,9 @@ def test_groqs_size_limit_is_respected_by_encoding_smaller(fake_api, tmp_path, m
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f'profile = "groq"\n[profiles.groq]\nbase_url = "{fake_api.url}"\n')
     env = {"XDG_CONFIG_HOME": str(tmp_path / "user" / "config"), "GROQ_API_KEY": "gsk_test"}
-    result = run("ask", str(path), "--model", "meta-llama/llama-4-scout-17b-16e-instruct",
-                 "--json", env=env)
+    result = run(
+        "ask", str(path), "--model", "meta-llama/llama-4-scout-17b-16e-instruct", "--json", env=env
+    )
     assert result.returncode == 0, result.stderr
     url = fake_api.last_request.json["messages"][0]["content"][1]["image_url"]["url"]
     assert len(url.split(",", 1)[1]) <= 4 * 1_000_000
