@@ -788,3 +788,81 @@ def test_escape_after_region_one_sends_nothing(
         xdotool(env, "key", "Escape")
     assert recorder.selected == []
     assert visible_windows() == []
+
+
+def test_two_regions_and_a_covered_area_reach_the_server_as_one_image(
+    qtbot, env, pattern: Pattern, fake_api
+) -> None:
+    import base64
+    from dataclasses import replace
+
+    from support.fake_api import Stream
+
+    from desktop_vlm.core.combine import place
+    from desktop_vlm.core.config import Config, with_base_url
+    from desktop_vlm.gui.controller import Controller
+    from desktop_vlm.gui.notifier import Notifier
+    from desktop_vlm.gui.worker import StreamWorker
+    from desktop_vlm.services.endpoint import Endpoint
+    from desktop_vlm.services.secrets import KeyStore
+
+    # GIVEN the app's controller with the real overlay, sending PNG to the test server
+    config = replace(with_base_url(Config(), fake_api.url), max_retries=0, image_format="png")
+    worker = StreamWorker(Endpoint(KeyStore(environ={})))
+    region_overlay = RegionOverlay()
+    controller = Controller(
+        config,
+        worker=worker,
+        overlay=region_overlay,
+        notifier=Notifier(None),
+        grab=lambda handler=None: grab_screens(),
+        read_clipboard=lambda: None,
+        write_clipboard=lambda text: None,
+    )
+    fake_api.enqueue(Stream("Two parts."))
+    try:
+        with qtbot.waitSignal(region_overlay.shown, timeout=20_000):
+            controller.capture("describe")
+        # WHEN the person keeps a first region (A, then a drag), covers an area inside the
+        # second (R, drag, R) and drags the second
+        xdotool(env, "key", "a")
+        drag(env, (301, 201), (500, 300))
+        qtbot.wait(200)
+        xdotool(env, "key", "r")
+        drag(env, (950, 550), (1000, 600))
+        xdotool(env, "key", "r")
+        drag(env, (901, 501), (1100, 700))
+
+        def chats() -> list:
+            return [r for r in fake_api.requests if r.path.endswith("/chat/completions")]
+
+        qtbot.waitUntil(lambda: len(chats()) >= 1, timeout=20_000)
+        qtbot.waitUntil(lambda: controller.window is not None, timeout=20_000)
+        # THEN one request, one image: both regions at their pixels, the covered area black
+        request = chats()[-1]
+        urls = [
+            p["image_url"]["url"]
+            for m in request.json["messages"]
+            if isinstance(m["content"], list)
+            for p in m["content"]
+            if p["type"] == "image_url"
+        ]
+        assert len(urls) == 1
+        sent = Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1]))).convert("RGB")
+        first = pattern.reference.crop(covered((301, 201), (500, 300)))
+        second = pattern.reference.crop(covered((901, 501), (1100, 700)))
+        black = covered((950, 550), (1000, 600))
+        second.paste((0, 0, 0), (black[0] - 901, black[1] - 501, black[2] - 901, black[3] - 501))
+        layout = place([first.size, second.size])
+        assert sent.size == (layout.width, layout.height)
+        for part, (x, y) in zip((first, second), layout.parts, strict=True):
+            assert same_pixels(sent.crop((x, y, x + part.width, y + part.height)), part)
+        # ... and the window says what was done to the image
+        subtitle = controller.window.header.subtitle.text()
+        assert "2 regions in one image" in subtitle and "1 area covered by hand" in subtitle
+    finally:
+        worker.stop_all()
+        if controller.window is not None:
+            controller.window.close()
+        region_overlay.close()
+        qtbot.waitUntil(lambda: worker.running() == 0, timeout=20_000)
