@@ -55,8 +55,9 @@ def _say(text: str) -> None:
 
 
 def run() -> int:
-    from desktop_vlm.platform import display, instance
+    from desktop_vlm.platform import display, instance, memory
 
+    memory.cap_arenas()
     problem = display.problem()
     if problem:
         _say(problem)

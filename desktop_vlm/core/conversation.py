@@ -114,9 +114,10 @@ class Conversation:
     def first_question(self) -> Turn | None:
         return self.turns[0] if self.turns else None
 
-    def last_answer_index(self) -> int:
+    def last_answer_index(self, *, with_text: bool = False) -> int:
         for index in range(len(self.turns) - 1, -1, -1):
-            if self.turns[index].role == "assistant":
+            turn = self.turns[index]
+            if turn.role == "assistant" and (turn.text or not with_text):
                 return index
         return -1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from PySide6.QtCore import QBuffer, QByteArray, QMimeData, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QMimeData, QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QGuiApplication,
     QImage,
@@ -130,3 +130,14 @@ class ImageViewer(QDialog):
     def _selected(self, rect: QRect) -> None:
         self.region_selected.emit(rect)
         self.accept()
+
+
+def part_rect(part: QRectF, width: int, height: int) -> QRect:
+    """A part given as fractions of an image (0 to 1), in that image's pixels."""
+    rect = QRect(
+        int(part.x() * width),
+        int(part.y() * height),
+        max(1, round(part.width() * width)),
+        max(1, round(part.height() * height)),
+    )
+    return rect.intersected(QRect(0, 0, width, height))

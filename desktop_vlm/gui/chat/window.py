@@ -49,6 +49,7 @@ from desktop_vlm.gui.chat.image_view import (
     can_drop,
     dropped_source,
     image_from_bytes,
+    part_rect,
 )
 from desktop_vlm.gui.chat.transcript import Transcript
 
@@ -332,12 +333,7 @@ class ChatWindow(QMainWindow):
         if self.conversation is None:
             return
         image = self.conversation.current_image()
-        rect = QRect(
-            int(part.x() * image.width),
-            int(part.y() * image.height),
-            max(1, round(part.width() * image.width)),
-            max(1, round(part.height() * image.height)),
-        ).intersected(QRect(0, 0, image.width, image.height))
+        rect = part_rect(part, image.width, image.height)
         if not rect.isEmpty():
             self._ask_about_region(rect)
 
@@ -423,13 +419,8 @@ class ChatWindow(QMainWindow):
             self._drafts[self.conversation.id] = text
 
     def _last_answer_index(self) -> int:
-        if self.conversation is None:
-            return -1
-        for index in range(len(self.conversation.turns) - 1, -1, -1):
-            turn = self.conversation.turns[index]
-            if turn.role == "assistant" and turn.text:
-                return index
-        return -1
+        conversation = self.conversation
+        return -1 if conversation is None else conversation.last_answer_index(with_text=True)
 
     def _set_image(self, image: QImage | None) -> None:
         self._image = image

@@ -1,0 +1,40 @@
+"""Keep a long-running app's memory where its work left it, not where the allocator did.
+
+Images are encoded, cut and checked on pool threads, and glibc gives every thread that allocates
+its own malloc arena (up to 8 per core). Freed image buffers then stay mapped in many arenas:
+a tray app that made 30 captures measured 37 MB above its size after 5, with nothing of them
+alive, and well under 30 MB with one arena (tests/system/test_hostile.py). The threads hold the
+GIL for most allocations anyway, and image buffers are large enough to be mapped on their own,
+so one shared arena costs no measurable time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+@functools.cache
+def _libc():  # noqa: ANN202
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only (musl has neither)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def cap_arenas(count: int = 1) -> None:
+    """At most ``count`` malloc arenas for the threads started from now on (glibc only)."""
+    libc = _libc()
+    if libc is not None and not libc.mallopt(M_ARENA_MAX, count):
+        log.debug("mallopt(M_ARENA_MAX) refused")
