@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from desktop_vlm.core import errors as E
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.presets import Preset
+from desktop_vlm.core.urls import needs_key
 from desktop_vlm.gui.overlay import RegionOverlay
 from desktop_vlm.platform.qimage import to_raw
 
@@ -36,11 +37,13 @@ class CaptureFlow(QObject):
         grab: Callable[[str | None], list],
         config: Callable[[], Config],
         parent: QObject | None = None,
+        has_key: Callable[[Config], bool] = lambda _config: True,
     ) -> None:
         super().__init__(parent)
         self._overlay = overlay
         self._grab = grab
         self._config = config
+        self._has_key = has_key
         self._preset: Preset | None = None
         self._hidden: list[QWidget] = []  # a card may close itself while hidden
         self.active = False
@@ -84,8 +87,18 @@ class CaptureFlow(QObject):
         config = self._config()
         preset = config.presets.get(preset_id)
         profile = config.active
+        reads_text = preset is not None and preset.offline
         if profile.offline:
-            return "read offline" if preset is not None and preset.offline else "needs a model"
+            return "read offline" if reads_text else "needs a model"
+        remote = needs_key(profile.base_url)
+        if remote and config.local_only:
+            return (
+                "read offline (local only)"
+                if reads_text
+                else "a server on this machine (local only)"
+            )
+        if remote and not self._has_key(config):
+            return "read offline (no key set)" if reads_text else "no key: a server on this machine"
         model = (preset.model if preset else None) or profile.model or "model chosen automatically"
         return f"{urlsplit(profile.base_url).hostname}, {model}"
 

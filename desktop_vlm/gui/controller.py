@@ -96,7 +96,9 @@ class Controller(QObject):
         self.commands_seen = 0
         self._models: list[str] = []
         self._cards = QuickCards()
-        self.capture_flow = CaptureFlow(overlay, grab, lambda: self.config, parent=self)
+        self.capture_flow = CaptureFlow(
+            overlay, grab, lambda: self.config, parent=self, has_key=worker.has_key
+        )
         self.capture_flow.captured.connect(
             lambda raw, image, preset, info: self.ask(raw, preset, image, near=info)
         )

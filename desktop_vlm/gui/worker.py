@@ -141,6 +141,11 @@ class StreamWorker(QObject):
 
         self._pool.start(FunctionRunnable(work))
 
+    def has_key(self, config: Config) -> bool:
+        """A key is stored for the active profile (False when the keyring cannot say)."""
+        check = getattr(self._endpoint, "has_key", None)
+        return True if check is None else check(config)
+
     def read_offline(self, source: object) -> Any:
         """The offline engine's reading of ``source`` (called from a pool thread: it blocks)."""
         return self._endpoint.read_offline(source)

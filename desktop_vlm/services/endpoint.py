@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from desktop_vlm.core.config import Config
-from desktop_vlm.core.errors import KeyMissingError, KeyringError
+from desktop_vlm.core.errors import KeyMissingError, KeyringError, VlmError
 from desktop_vlm.core.presets import Preset
 from desktop_vlm.core.providers import provider, provider_for_base_url
 from desktop_vlm.core.urls import needs_key
@@ -122,6 +122,12 @@ class Endpoint:
 
     def route(self, config: Config, preset: Preset) -> Route:
         return route(config, preset, self.keys)
+
+    def has_key(self, config: Config) -> bool:
+        try:
+            return bool(api_key_for(config, self.keys))
+        except VlmError:
+            return False
 
     def read_offline(self, source: object, timeout: float = 60.0):  # noqa: ANN201 - OcrResult
         return self._service().read(source, timeout=timeout)

@@ -312,3 +312,23 @@ def test_local_only_refuses_a_model_preset_on_a_cloud_profile_without_a_lookup(
     chat.wait_text("Local only is on")
     assert "api.openai.com" in chat.window.transcript_text()
     assert connections.off_machine() == []
+
+
+# --- the overlay's hint says where the region goes ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "local_only", "preset", "expected"),
+    [
+        (None, False, "ocr", "read offline (no key set)"),
+        (None, False, "describe", "no key: a server on this machine"),
+        ("sk-test-" + "x" * 32, False, "describe", "api.openai.com, model chosen automatically"),
+        ("sk-test-" + "x" * 32, True, "ocr", "read offline (local only)"),
+        ("sk-test-" + "x" * 32, True, "describe", "a server on this machine (local only)"),
+    ],
+)
+def test_the_overlay_hint_names_where_release_sends(make_chat, key, local_only, preset, expected):
+    keys = KeyStore(environ={"OPENAI_API_KEY": key} if key else {})
+    config = replace(Config(), profile="openai", local_only=local_only)
+    chat = make_chat(config, keys)
+    assert chat.controller.capture_flow.target(preset) == expected
