@@ -290,7 +290,7 @@ CATALOG: tuple[Provider, ...] = (
     ),
     Provider(
         id="llamacpp",
-        title="llama.cpp (llama-server)",
+        title="llama.cpp llama-server",
         base_url="http://127.0.0.1:8080/v1",
         local=True,
         aliases=("http://localhost:8080/v1",),

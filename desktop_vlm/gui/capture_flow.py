@@ -61,7 +61,11 @@ class CaptureFlow(QObject):
         shown = [
             w
             for w in QApplication.topLevelWidgets()
-            if w.isVisible() and w.isWindow() and w.windowTitle() != "desktop-vlm region capture"
+            if w.isVisible()
+            and w.isWindow()
+            and w.windowTitle() != "desktop-vlm region capture"
+            # Qt's own window of the tray icon: hidden, the tray host drops the icon for good
+            and w.metaObject().className() != "QSystemTrayIconSys"
         ]
         for widget in shown:
             widget.setProperty("closed_while_hidden", False)

@@ -62,9 +62,12 @@ class ChatLink(QObject):
             window.delete_all_requested.connect(self.delete_all)
             self.window = window
             self.refresh_history()
+        was_shown = self.window.isVisible()
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
+        if not was_shown:
+            self.window.question.setFocus()  # a follow-up is typed, not a search
         self.models_wanted.emit()
         return self.window
 
@@ -262,7 +265,8 @@ class ChatLink(QObject):
 def first_answer(conversation: Conversation) -> str:
     for turn in conversation.turns:
         if turn.role == "assistant" and turn.text:
-            return turn.text
+            # a receipt's JSON is previewed as the table it is shown as
+            return (turn.meta.get("structured") or {}).get("markdown") or turn.text
     return ""
 
 

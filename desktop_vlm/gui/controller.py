@@ -285,7 +285,10 @@ class Controller(QObject):
                 request.conversation, self.chat.title(request.conversation), image
             )
             self.chat.window.set_answering(True)
-            self.chat.window.set_status("Sending…")
+            waits = self._gate.needed(request, self.config.confirm_send)
+            self.chat.window.set_status(
+                "Check the preview: Send or Cancel" if waits else "Sending…"
+            )
         self._send(request)
 
     def _keep_in_memory(self) -> None:

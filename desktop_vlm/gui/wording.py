@@ -58,7 +58,7 @@ def preview_line(text: str, limit: int = 80) -> str:
     text = text[: limit * 6]
     text = _TABLE_RULE.sub(" ", _FENCE.sub(" ", text))
     text = _LINK.sub(r"\1", text).replace("|", " ")
-    text = _MARKUP.sub(" ", text)
+    text = _MARKUP.sub(lambda m: m.group(1) or "", text)  # "**Lumen**," reads "Lumen,"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

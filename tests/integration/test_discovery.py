@@ -145,4 +145,4 @@ def test_a_server_naming_itself_overrides_the_port_guess(servers):
     # GIVEN llama-server running on the port the catalog gives vLLM
     (found,) = discover(candidates=[("vllm", servers.start(LlamaServer))])
     # THEN it is reported as what it says it is
-    assert found.provider_id == "llamacpp" and found.title == "llama.cpp (llama-server)"
+    assert found.provider_id == "llamacpp" and found.title == "llama.cpp llama-server"

@@ -876,3 +876,57 @@ def test_links_in_answers_open_only_on_the_web_and_never_act(chat, monkeypatch):
     assert opened == ["https://example.com/a", "http://example.org/", "mailto:someone@example.com"]
     assert len(chat.chat_requests()) == 1
     assert not chat.controller.busy and chat.window.transcript_text() == before
+
+
+def test_a_capture_leaves_the_tray_icon_in_the_tray(make_app, qtbot):
+    from PySide6.QtGui import QIcon, QPixmap
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    # GIVEN the tray icon in the tray host
+    pixmap = QPixmap(22, 22)
+    pixmap.fill(QColor("teal"))
+    tray = QSystemTrayIcon(QIcon(pixmap))
+    tray.show()
+
+    def icon_window() -> QWidget | None:
+        for widget in QApplication.topLevelWidgets():
+            if widget.metaObject().className() == "QSystemTrayIconSys":
+                return widget
+        return None
+
+    qtbot.waitUntil(lambda: icon_window() is not None and icon_window().isVisible(), timeout=WAIT)
+    before = icon_window().geometry().size()
+    # WHEN a capture starts and is cancelled
+    chat = make_app(grab=grab_screens)
+    with qtbot.waitSignal(chat.overlay.shown, timeout=WAIT):
+        chat.controller.capture("describe")
+    with qtbot.waitSignal(chat.overlay.cancelled, timeout=WAIT):
+        xdotool("key", "Escape")
+    qtbot.wait(300)
+    # THEN the icon is still shown in the tray, at its size
+    assert icon_window().isVisible() and icon_window().geometry().size() == before
+    tray.hide()
+
+
+def test_plain_answers_and_questions_read_as_text_not_as_labels(chat, qtbot):
+    from PySide6.QtGui import QFont
+
+    chat.api.enqueue(Stream("Line one\nLine two"))
+    chat.controller.ask(raw_image(), chat.controller.config.preset("ocr"), None, window=True)
+    chat.wait_text("Line two")
+    chat.wait_idle()
+    document = chat.window.transcript.document()
+    for text in ("Line one", "Line two"):
+        block = document.find(text).block()
+        fragment = block.begin().fragment()
+        assert fragment.charFormat().fontWeight() <= QFont.Weight.Normal, text
+        assert block.blockFormat().topMargin() == 0, text  # one line, not a paragraph each
+
+
+def test_a_new_chat_window_has_the_question_box_focused(chat, qtbot):
+    chat.api.enqueue(Stream("An answer."))
+    chat.ask("describe")
+    chat.wait_text("An answer.")
+    chat.wait_idle()
+    # (the widget that has the focus when the window is active, as it is for a person)
+    assert chat.window.focusWidget() is chat.window.question

@@ -1,185 +1,350 @@
-"""Regenerate the README's screenshots from the real app under Xvfb with a tray host.
+"""Regenerate the README's screenshots from the real app, as a person sees it: the desktop of
+look.py (Xvfb, openbox, dunst, a tray host, a keyring), the app as its own process driven with
+`desktop-vlm` commands and xdotool, and the loopback test server answering with realistic
+first-token delays. Nothing reaches the internet.
 
-    python tests/support/readme_screenshots.py [OUTPUT_DIR]   (default: resources/screenshots)
+    python tests/support/readme_screenshots.py [OUTPUT_DIR]      (default: resources/screenshots)
+    python tests/support/readme_screenshots.py --review DIR      every scene at light and dark,
+                                                                 scale 1 and 2, in DIR/<variant>/
 
-Answers come from the loopback test server, so the pictures are reproducible and nothing
-reaches the internet.
+The README's set is taken at scale 1, light (chat-dark.png: dark); each picture is cut to the
+window that matters and quantised to 256 colours (pngquant when installed, else Pillow).
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from support import desktop  # noqa: E402
-from support.fake_api import FakeAPI, Stream  # noqa: E402
+from PIL import Image  # noqa: E402
 
-ANSWER = [
-    "The receipt lists **three items**:\n\n",
-    "| Item | Qty | Price |\n|---|---:|---:|\n",
-    "| Flat white | 1 | 4.50 |\n| Club sandwich | 1 | 8.99 |\n| Oat cookie | 2 | 2.40 |\n\n",
-    "Subtotal **15.89 EUR**, VAT 7% included, total **15.89 EUR**, paid by card.\n\n",
-    "To check the sum:\n\n```python\nprices = [4.50, 8.99, 2 * 1.20]\nprint(round(sum(prices), 2))  # 15.89\n```\n",
+from support.fake_api import Stream  # noqa: E402
+from support.look import RECEIPT, LookDesktop, text_window  # noqa: E402
+
+ROOT = HERE.parents[1]
+DEFAULT_OUT = ROOT / "resources" / "screenshots"
+
+#: Where the receipt window sits (client area, device pixels), and the region dragged over it.
+RECEIPT_AT = (1180, 140)
+REGION = (1186, 146, 1516, 388)
+CHAT = "^desktop-vlm$"
+
+DESCRIBE = [
+    "### A café receipt\n\n",
+    "A till receipt from **Café Lumen**, 12 Harbour Street, printed on ",
+    "24 November 2026 at 08:41. It lists three lines:\n\n",
+    "1. **Flat white**: 4.50\n",
+    "2. **Club sandwich**: 8.99\n",
+    "3. **Oat cookie** × 2: 2.40\n\n",
+    "The total is **15.89 EUR**, VAT 7% included, paid by card (`****4821`). ",
+    "The items add up: `4.50 + 8.99 + 2.40 = 15.89`.\n",
 ]
+FOLLOW_UP_Q = "Which item is the cheapest?"
+FOLLOW_UP_A = [
+    "The **oat cookie**, at 1.20 EUR each. ",
+    "The two on the receipt come to 2.40, still less than the flat white (4.50).\n\n",
+    "| Item | Unit price |\n|---|---:|\n",
+    "| Oat cookie | 1.20 |\n| Flat white | 4.50 |\n| Club sandwich | 8.99 |\n",
+]
+#: The receipt as a model writes it: amounts as printed (4.50, not 4.5), letters unescaped.
+RECEIPT_JSON = """{
+  "merchant": "CAFÉ LUMEN",
+  "date": "2026-11-24",
+  "currency": "EUR",
+  "items": [
+    {"name": "Flat white", "quantity": 1, "unit_price": 4.50, "price": 4.50},
+    {"name": "Club sandwich", "quantity": 1, "unit_price": 8.99, "price": 8.99},
+    {"name": "Oat cookie", "quantity": 2, "unit_price": 1.20, "price": 2.40}
+  ],
+  "subtotal": null,
+  "tax": null,
+  "total": 15.89
+}"""
+#: The model's reading of the receipt with one wrong digit (8.99 read as 8.39).
+OCR_WRONG = RECEIPT.replace("8.99", "8.39")
+
+#: A person who wants to see what leaves the machine, and OCR answers in the window.
+CONFIRM_CONFIG = """\
+[privacy]
+confirm = true
+
+[presets.ocr]
+actions = ["window", "copy"]
+"""
+
+README_SET = (
+    "overlay.png",
+    "receipt.png",
+    "chat.png",
+    "tray-menu.png",
+    "quick-card.png",
+    "preview.png",
+    "checks.png",
+    "settings.png",
+    "chat-dark.png",
+)
 
 
-def wait(app, condition, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting: {what or condition}")
-        app.processEvents()
-        time.sleep(0.01)
+# --- scenes ------------------------------------------------------------------------------------
 
 
-def desktop_background():
-    """A light, busy-looking desktop so that the overlay's dimming shows."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLabel
+def finished(look: LookDesktop) -> int:
+    return look.log_text().count("request finished")
 
-    text = "<br>".join(
-        f"<span style='color:#5b6270'>{n:3d}</span>&nbsp;&nbsp;"
-        + "def handle(event):&nbsp;&nbsp;return dispatch(event.kind, event.payload)  # routing"
-        for n in range(1, 60)
+
+def wait_finished(look: LookDesktop, count: int, timeout: float = 60.0) -> None:
+    look.wait_until(lambda: finished(look) >= count, timeout, f"{count} finished answer(s)")
+    time.sleep(0.8)  # the window renders the last piece and the details line
+
+
+def drag_region(look: LookDesktop, release: bool = True) -> None:
+    x1, y1, x2, y2 = REGION
+    look.press(x1, y1)
+    look.move((x1 + x2) // 2, (y1 + y2) // 2)
+    look.move(x2, y2, release=release)
+
+
+def start_capture(look: LookDesktop, preset: str) -> None:
+    result = look.cli("capture", "--preset", preset)
+    if result.returncode != 0:
+        raise RuntimeError(f"capture: {result.stderr.decode(errors='replace')}")
+    look.wait_window("region capture")
+    time.sleep(0.6)  # the overlay paints the frozen screen and its hint
+
+
+def scene_overlay_and_receipt(look: LookDesktop, out: Path) -> None:
+    """The overlay mid-drag over the receipt (its label names the preset); then the receipt
+    preset's answer as a table with Copy as CSV/JSON."""
+    start_capture(look, "receipt")
+    look.shot(out / "overlay-hint-full.png")
+    drag_region(look, release=False)
+    time.sleep(0.4)
+    look.shot(out / "overlay-full.png")
+    x1, y1, x2, y2 = REGION
+    look.shot(out / "overlay.png", (x1 - 260, y1 - 110, (x2 - x1) + 520, (y2 - y1) + 260))
+    look.serve(Stream(RECEIPT_JSON, delay=0.01, first_token_delay=4.0))
+    look.xdotool("mouseup", "1")
+    look.wait_window(CHAT)
+    time.sleep(1.5)
+    look.shot(out / "receipt-waiting-full.png")
+    wait_finished(look, 1)
+    look.shot(out / "receipt-full.png")
+    look.shot_window(out / "receipt.png", CHAT)
+
+
+def scene_chat(look: LookDesktop, out: Path, name: str = "chat.png") -> None:
+    """A streamed Markdown answer about the receipt, then a follow-up answered in turn."""
+    before = finished(look)
+    look.serve(Stream(DESCRIBE, delay=0.05, first_token_delay=3.0))
+    start_capture(look, "describe")
+    drag_region(look)
+    look.wait_window(CHAT)
+    time.sleep(4.0)  # the first token came; the answer is streaming
+    look.shot(out / name.replace(".png", "-streaming-full.png"))
+    wait_finished(look, before + 1)
+    look.serve(Stream(FOLLOW_UP_A, delay=0.04, first_token_delay=2.5))
+    look.type(FOLLOW_UP_Q)
+    look.key("Return")
+    time.sleep(1.0)
+    look.shot(out / name.replace(".png", "-follow-up-sent-full.png"))
+    wait_finished(look, before + 2)
+    look.shot(out / name.replace(".png", "-full.png"))
+    look.shot_window(out / name, CHAT)
+
+
+def scene_tray_menu(look: LookDesktop, out: Path) -> None:
+    x, y = look.tray_icon_center()
+    look.click(x, y, 3)
+    time.sleep(0.8)
+    look.shot(out / "tray-menu-full.png")
+    # The menu has no title to find it by: cut the corner of the screen it opens in.
+    width = 420 * look.scale
+    look.shot(out / "tray-menu.png", (look.width - width, 0, width, 240 * look.scale))
+    look.key("Escape")
+    time.sleep(0.3)
+
+
+def scene_quick_card(look: LookDesktop, out: Path) -> None:
+    """The card near the region while the ocr preset works, then "… characters copied"."""
+    for wid in look.window_ids(CHAT):  # the chat window out of the way, as a person would
+        look.xdotool("windowminimize", wid)
+    time.sleep(0.5)
+    before = look.log_text().count("characters copied")
+    look.serve(Stream(RECEIPT, delay=0.02, first_token_delay=4.0))
+    start_capture(look, "ocr")
+    drag_region(look)
+    time.sleep(1.5)
+    look.shot(out / "quick-card-working-full.png")
+    x1, y1, x2, y2 = REGION
+    crop = (x1 - 60, y1 - 40, (x2 - x1) + 300 * look.scale, (y2 - y1) + 200 * look.scale)
+    working = look.shot(out / "quick-card-working.png", crop)
+    look.wait_until(
+        lambda: look.log_text().count("characters copied") > before, 60, "the copied card"
     )
-    label = QLabel(f"<div style='font-family:DejaVu Sans Mono; font-size:14px'>{text}</div>")
-    label.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnBottomHint)
-    label.setStyleSheet("background: #eef1f6; color: #1f2937; padding: 16px;")
-    label.setGeometry(0, 0, 1920, 1080)
-    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-    label.show()
-    return label
+    time.sleep(0.6)
+    look.shot(out / "quick-card-done-full.png")
+    done = look.shot(out / "quick-card-done.png", crop)
+    side_by_side(out / "quick-card.png", working, done)
+    time.sleep(4)  # the card closes itself; a check that disagrees keeps it open
+    look.shot(out / "quick-card-later-full.png")
 
 
-def receipt_window():
-    from PySide6.QtWidgets import QLabel
+def scene_preview_and_checks(look: LookDesktop, out: Path) -> None:
+    """[privacy] confirm = true: the preview before sending; then the ocr answer, which
+    differs from the offline reading by one digit, flagged in the window."""
+    look.serve(Stream(OCR_WRONG, delay=0.2, first_token_delay=3.0))
+    start_capture(look, "ocr")
+    drag_region(look)
+    look.wait_window("Send this image")
+    time.sleep(0.8)
+    look.shot(out / "preview-full.png")
+    look.shot_window(out / "preview.png", "Send this image", margin=0)
+    look.key("Return")
+    look.wait_window(CHAT)
+    time.sleep(5.0)  # the first token came: the reading streams in
+    look.shot(out / "checks-streaming-full.png")
+    wait_finished(look, 1)
+    look.shot(out / "checks-before-full.png")
+    look.wait_until(lambda: "notice: check:" in look.log_text(), 90, "the offline check")
+    time.sleep(1.0)
+    look.shot(out / "checks-full.png")
+    look.shot_window(out / "checks.png", CHAT)
 
-    label = QLabel(
-        "<div style='font-family:DejaVu Sans Mono; font-size:15px'>"
-        "<h2>CAFÉ LUMEN</h2>12 Harbour Street<br>2026-11-24 08:41<br><br>"
-        "1 x Flat white ........ 4.50<br>1 x Club sandwich ..... 8.99<br>"
-        "2 x Oat cookie ........ 2.40<br>-----------------------------<br>"
-        "<b>TOTAL EUR ........... 15.89</b><br>VAT 7% incl.  CARD ****4821</div>"
-    )
-    label.setStyleSheet(
-        "background: #fffdf7; color: #222; padding: 24px; border: 1px solid #d6d3c8;"
-    )
-    label.move(1180, 140)
-    label.show()
-    return label
+
+def scene_settings(look: LookDesktop, out: Path) -> None:
+    """The first run: no key anywhere, Settings opens by itself with the provider catalog."""
+    look.wait_window("Settings", timeout=30)
+    time.sleep(1.5)
+    look.shot(out / "settings-first-full.png")
+    look.shot_window(out / "settings-first.png", "Settings")
+    # The catalog: the profile list opened (the combo box sits at 330, 120 in the dialog).
+    look.click_in("Settings", 330, 120)
+    time.sleep(0.8)
+    look.shot(out / "settings-full.png")
+    look.shot_window(out / "settings.png", "Settings")  # the open list stays inside it
+    look.key("Escape")
+    time.sleep(0.3)
+    # The other pages, to look at (not in the README): the tabs sit at y 85 in the dialog.
+    for name, x in (("presets", 116), ("hotkeys", 184), ("general", 254)):
+        look.click_in("Settings", x, 85)
+        time.sleep(0.6)
+        look.shot_window(out / f"settings-{name}.png", "Settings")
 
 
-def main() -> int:
-    out = Path(
-        sys.argv[1] if len(sys.argv) > 1 else HERE.parent.parent / "resources" / "screenshots"
-    )
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def session_main(out: Path, dark: bool, scale: float, scenes: set[str]) -> None:
+    with LookDesktop(dark=dark, scale=scale) as look:
+        text_window(look, RECEIPT, *RECEIPT_AT)
+        look.start_app()
+        look.shot(out / "desktop-full.png")
+        if "tray" in scenes:
+            # First: after a capture the tray icon is 1 pixel wide (see the report), so the
+            # menu is opened as a person does right after starting the app.
+            scene_tray_menu(look, out)
+        if "receipt" in scenes:
+            scene_overlay_and_receipt(look, out)
+        if "chat" in scenes:
+            scene_chat(look, out, "chat-dark.png" if dark and "dark-name" in scenes else "chat.png")
+        if "quick" in scenes:
+            scene_quick_card(look, out)
+
+
+def session_confirm(out: Path, dark: bool, scale: float) -> None:
+    with LookDesktop(dark=dark, scale=scale, config=CONFIRM_CONFIG) as look:
+        text_window(look, RECEIPT, *RECEIPT_AT)
+        look.start_app()
+        scene_preview_and_checks(look, out)
+
+
+def session_first_run(out: Path, dark: bool, scale: float) -> None:
+    with LookDesktop(dark=dark, scale=scale, key=False) as look:
+        look.start_app()
+        scene_settings(look, out)
+
+
+def variant(out: Path, dark: bool, scale: float, readme: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="dvlm-shots-"))
-    display = desktop.start_xvfb(1920, 1080)
-    os.environ.update(display.env)
-    os.environ.update(desktop.user_dirs(base))
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
-    tray_host = desktop.start_trayer(display)
-    bus = desktop.start_session_bus()
-    os.environ.update(bus.env)
-    os.environ["HOME"] = str(base)
-    keyring_daemon = desktop.start_keyring(bus, base)
-    api = FakeAPI(models=["Qwen/Qwen2.5-VL-7B-Instruct", "mistralai/Pixtral-12B-2409"]).start()
-    os.environ["DESKTOP_VLM_BASE_URL"] = api.url
-    try:
-        from PySide6.QtCore import QPoint
-        from PySide6.QtWidgets import QApplication
+    if readme and dark:
+        session_main(out, dark, scale, {"chat", "dark-name"})
+        return
+    session_main(out, dark, scale, {"receipt", "chat", "tray", "quick"})
+    session_confirm(out, dark, scale)
+    session_first_run(out, dark, scale)
 
-        from desktop_vlm.app import build
-        from desktop_vlm.platform.screenshot import grab_screens
 
-        app = QApplication([])
-        shell = build(app)
-        wait(app, lambda: shell.tray.icon.isVisible())
-        background = desktop_background()
-        label = receipt_window()
-        wait(app, lambda: label.isVisible())
-        for _ in range(30):
-            app.processEvents()
-            time.sleep(0.01)
+# --- pictures ----------------------------------------------------------------------------------
 
-        # the overlay, mid-drag over the receipt
-        shell.tray.action("action_preset_receipt").trigger()
-        shell.overlay.start(grab_screens("qt"))
-        wait(app, lambda: shell.overlay.is_active)
-        time.sleep(0.3)
-        env = dict(os.environ)
+
+def side_by_side(path: Path, *parts: Path, gap: int = 16) -> Path:
+    images = [Image.open(p).convert("RGB") for p in parts]
+    width = sum(i.width for i in images) + gap * (len(images) - 1)
+    height = max(i.height for i in images)
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    x = 0
+    for image in images:
+        sheet.paste(image, (x, 0))
+        x += image.width + gap
+    sheet.save(path)
+    return path
+
+
+def optimise(path: Path) -> None:
+    """256 colours: pngquant when installed (better dithering), else Pillow's quantiser."""
+    if shutil.which("pngquant"):
         subprocess.run(
-            ["xdotool", "mousemove", "1196", "156", "mousedown", "1"], env=env, check=True
+            [
+                "pngquant",
+                "--force",
+                "--skip-if-larger",
+                "--quality=70-95",
+                "--output",
+                str(path),
+                "--",
+                str(path),
+            ],
+            check=False,
+            timeout=120,
         )
-        for x, y in ((1300, 260), (1450, 380), (1500, 452)):
-            subprocess.run(["xdotool", "mousemove", str(x), str(y)], env=env, check=True)
-            for _ in range(10):
-                app.processEvents()
-                time.sleep(0.01)
-        screen = app.primaryScreen().grabWindow(0)
-        screen.copy(900, 40, 1000, 620).save(str(out / "overlay.png"))
-        api.enqueue(Stream(ANSWER, delay=0.01, usage=(1312, 141)))
-        api.enqueue(Stream(["The **oat cookies**: 1.20 EUR each."], usage=(1470, 12)))
-        subprocess.run(["xdotool", "mouseup", "1"], env=env, check=True)
-        wait(app, lambda: not shell.overlay.is_active)
-        if not shell.controller.busy:  # the release landed outside: ask about the receipt directly
-            from desktop_vlm.platform.qimage import to_raw
+        return
+    image = Image.open(path).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
-            crop = screen.copy(1196, 156, 305, 297).toImage()
-            preset = shell.controller.config.preset("receipt")
-            shell.controller.ask(to_raw(crop), preset, crop)
-        wait(app, lambda: shell.controller.window is not None and not shell.controller.busy)
-        window = shell.controller.window
-        window.resize(1000, 720)
-        shell.controller.follow_up("Which item is the cheapest?")
-        wait(
-            app,
-            lambda: not shell.controller.busy and not window.streaming,
-            what=f"{shell.controller.busy} {window.streaming} {window.status.text()} {window.transcript_text()[-300:]!r}",
-        )
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.01)
-        window.grab().save(str(out / "chat.png"))
-        window.hide()
-        background.hide()
 
-        shell.tray.menu.popup(QPoint(1500, 30))
-        shell.tray.presets_menu.popup(QPoint(1500 + shell.tray.menu.width() - 4, 110))
-        wait(app, lambda: shell.tray.presets_menu.isVisible())
-        for _ in range(20):
-            app.processEvents()
-            time.sleep(0.01)
-        menu = app.primaryScreen().grabWindow(0)
-        menu.copy(1490, 20, 430, 320).save(str(out / "tray-menu.png"))
-        shell.tray.presets_menu.hide()
-        shell.tray.menu.hide()
-
-        shell.open_settings(first_run=True)
-        dialog = shell.settings
-        wait(app, lambda: dialog.isVisible())
-        for _ in range(100):
-            app.processEvents()
-            time.sleep(0.01)
-        dialog.grab().save(str(out / "settings.png"))
-        shell.hotkeys.unregister_all()
-        print(f"screenshots written to {out}")
+def main(argv: list[str]) -> int:
+    if "--review" in argv:
+        index = argv.index("--review")
+        base = Path(argv[index + 1] if len(argv) > index + 1 else "/tmp/desktop-vlm-review")
+        for dark in (False, True):
+            for scale in (1, 2):
+                name = f"{'dark' if dark else 'light'}-{scale}x"
+                print(f"{name} ...", flush=True)
+                variant(base / name, dark, scale)
+        print(f"review pictures in {base}")
         return 0
-    finally:
-        api.stop()
-        keyring_daemon.stop()
-        bus.stop()
-        tray_host.stop()
-        display.stop()
+    out = Path(argv[0]) if argv else DEFAULT_OUT
+    work = out / ".work"
+    shutil.rmtree(work, ignore_errors=True)
+    variant(work / "light", dark=False, scale=1)
+    variant(work / "dark", dark=True, scale=1, readme=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in README_SET:
+        source = work / ("dark" if name.endswith("-dark.png") else "light") / name
+        target = out / name
+        shutil.copyfile(source, target)
+        optimise(target)
+    shutil.rmtree(work, ignore_errors=True)
+    total = sum((out / name).stat().st_size for name in README_SET)
+    print(f"screenshots written to {out} ({total // 1024} KiB)")
+    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -23,7 +23,13 @@ import secrets
 import time
 
 from PySide6.QtCore import QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QTextCursor, QTextOption
+from PySide6.QtGui import (
+    QDesktopServices,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextOption,
+)
 from PySide6.QtWidgets import QTextBrowser
 
 from desktop_vlm.core.completions import Delta
@@ -362,6 +368,11 @@ class Transcript(QTextBrowser):
     def _insert_plain(self, cursor: QTextCursor, text: str, streaming: bool = False) -> None:
         """Text as text, line breaks kept, long lines cut into blocks (see the module doc)."""
         left = self._chunk_left if streaming else LINE_CHUNK
+        # Plain, not in the format of what came before (a "You" label's bold accent, a <p>'s
+        # margins on every line)
+        cursor.setCharFormat(QTextCharFormat())
+        if cursor.block().length() <= 1:
+            cursor.setBlockFormat(QTextBlockFormat())
         first = True
         for line in text.split("\n"):
             if not first:
