@@ -263,10 +263,10 @@ def test_a_text_compared_with_itself_flags_nothing(text: str) -> None:
 @settings(max_examples=150, deadline=None)
 @given(TEXTS, st.randoms(use_true_random=False))
 def test_reflowing_whitespace_and_line_breaks_flags_nothing(text: str, rng: random.Random) -> None:
-    # GIVEN the same tokens with random spaces, tabs and line breaks between them
+    # GIVEN the same tokens with random spaces, tabs and line breaks between them (not a no-break
+    # space: between digits it is a thousands separator, "1\u00a0234" is one number)
     reflowed = "".join(
-        rng.choice([" ", "  ", "\n", " \n ", "\t", "\u00a0"]) if char in " \n" else char
-        for char in text
+        rng.choice([" ", "  ", "\n", " \n ", "\t"]) if char in " \n" else char for char in text
     )
     # THEN nothing is flagged either way round
     assert compare_readings(text, reflowed).clean
