@@ -10,7 +10,6 @@ import logging
 from PySide6.QtCore import QObject, QTimer
 
 from desktop_vlm.core import errors as E
-from desktop_vlm.core.answer_checks import check_structured
 from desktop_vlm.core.pricing import estimate_cost, format_cost
 from desktop_vlm.core.session import FIRST, Request, SessionError
 from desktop_vlm.gui import wording
@@ -100,7 +99,7 @@ class AnswerFlow(QObject):
             turn.meta["plain"] = True
         conversation = request.conversation
         index = len(conversation.turns) - 1
-        structured = check_structured(request.preset.structured, turn.text)
+        structured = result.structured  # checked by the worker, off this thread
         if structured is not None:
             turn.meta["structured"] = structured.meta()
         self._c.history.save(conversation)
@@ -130,10 +129,11 @@ class AnswerFlow(QObject):
             self._c.history.save(conversation)
             self._c._send(again)
 
-    def checked(self, request_id: int, check: dict) -> None:
-        """The offline reading agrees, or says which values differ: shown where the answer is."""
+    def checked(self, request_id: int, check: dict | None) -> None:
+        """The offline reading agrees, or says which values differ: shown where the answer is
+        (None: no reading could be made; the answer stands unchecked)."""
         found = self._awaiting.pop(request_id, None)
-        if found is None:
+        if found is None or check is None:
             return
         conversation, index, request = found
         if index >= len(conversation.turns):

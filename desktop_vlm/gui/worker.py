@@ -48,6 +48,7 @@ class Endpoint(Protocol):
     """What the worker needs of services.endpoint (the app injects it; tests pass their own)."""
 
     def route(self, config: Config, preset: Preset) -> Any: ...
+    def has_key(self, config: Config) -> bool: ...
     def read_offline(self, source: object, timeout: float = ...) -> Any: ...
     def warm_offline(self) -> None: ...
     def make_client(self, config: Config) -> ChatClient: ...
@@ -81,7 +82,7 @@ class StreamWorker(QObject):
     started = Signal(int, str)  # request id, the model answering
     delta = Signal(int, object)  # request id, a Delta of the answer
     finished = Signal(int, object)  # request id, StreamResult
-    checked = Signal(int, object)  # request id, the offline check's JSON (after finished)
+    checked = Signal(int, object)  # request id, the offline check's JSON or None (after finished)
     failed = Signal(int, object)  # request id, VlmError (CancelledError when stopped)
     models_ready = Signal(list)  # the endpoint's model ids, for the model picker
     #: request id, {"host", "model"}: the request waits for approve() before it is sent
@@ -142,9 +143,9 @@ class StreamWorker(QObject):
         self._pool.start(FunctionRunnable(work))
 
     def has_key(self, config: Config) -> bool:
-        """A key is stored for the active profile (False when the keyring cannot say)."""
-        check = getattr(self._endpoint, "has_key", None)
-        return True if check is None else check(config)
+        """A key is stored for the active profile (False when the keyring cannot say); it asks
+        the keyring, so call it from a pool thread."""
+        return self._endpoint.has_key(config)
 
     def read_offline(self, source: object) -> Any:
         """The offline engine's reading of ``source`` (called from a pool thread: it blocks)."""
@@ -168,7 +169,7 @@ class StreamWorker(QObject):
             if chosen.notice:
                 self._emit(job, self.notice, chosen.notice)
             if chosen.offline:
-                self._finish(job, self.finished, self._offline(job))
+                self._answered(job, self._offline(job))
                 return
             job.config = chosen.config
             reading = self._start_reading(job) if job.preset.verify else None
@@ -192,7 +193,7 @@ class StreamWorker(QObject):
                         job.config, job.preset, client, None
                     )
                     continue
-                self._finish(job, self.finished, result)
+                self._answered(job, result)
                 if reading is not None:
                     self._check(job, reading, result.completion.text)
                 return
@@ -208,6 +209,15 @@ class StreamWorker(QObject):
                 self.failed,
                 VlmError(f"Unexpected error ({type(exc).__name__}); the log file has the details"),
             )
+
+    def _answered(self, job: Job, result: Any) -> None:
+        """Deliver the answer, its structure checked here: a receipt or table answer may be a
+        million characters, and the GUI thread must not parse it."""
+        if job.preset.structured:
+            from desktop_vlm.core.answer_checks import check_structured
+
+            result.structured = check_structured(job.preset.structured, result.completion.text)
+        self._finish(job, self.finished, result)
 
     def _wait_for_approval(self, job: Job, model: str) -> None:
         """Nothing is sent until the person says Send in the preview; Cancel or Stop ends it."""
@@ -237,8 +247,11 @@ class StreamWorker(QObject):
 
         holder["thread"].join(CHECK_WAIT_S)
         reading = holder.get("reading")
-        if reading is not None and not job.cancellation.cancelled:
-            self.checked.emit(job.request_id, compare_with_offline(answer, reading).to_json())
+        if job.cancellation.cancelled:
+            return
+        # None when there is no reading to compare with: the GUI stops waiting for it either way
+        check = compare_with_offline(answer, reading).to_json() if reading is not None else None
+        self.checked.emit(job.request_id, check)
 
     def _offline(self, job: Job) -> object:
         """The offline engine's reading, delivered as an answer of its own."""

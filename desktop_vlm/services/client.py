@@ -66,6 +66,9 @@ class StreamResult:
     ttft_s: float | None
     elapsed_s: float
     attempts: int
+    #: A structured preset's checked answer (core.answer_checks.Structured), made off the GUI
+    #: thread by the stream worker; None for other presets.
+    structured: Any = None
 
 
 class ChatStream:

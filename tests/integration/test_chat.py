@@ -31,11 +31,7 @@ def chat(qtbot, fake_api):
     config = replace(with_base_url(Config(), fake_api.url), max_retries=0)
     harness = Harness(qtbot, fake_api, config)
     yield harness
-    harness.worker.stop_all()
-    if harness.window is not None:
-        harness.window.close()
-    fake_api.release()
-    harness.qtbot.waitUntil(lambda: harness.worker.running() == 0, timeout=WAIT)
+    harness.close()
 
 
 # --- streaming ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support.cli_run import CANARY, DATA_URL, one_line_error, run  # noqa: F401
+from support.connections import audited, off_machine
 from support.fake_api import HtmlError, InvalidJSON, Status, Stream
 
 from desktop_vlm.core.errors import ExitCode
@@ -320,23 +321,6 @@ SECRET_LINES = [
     "The quick brown fox jumps over the lazy dog",
 ]
 
-# Runs the command with an audit hook that writes every connect and name lookup to a file.
-AUDITED = """
-import json, sys
-log = open(sys.argv[1], "w")
-def hook(event, args):
-    if event == "socket.connect":
-        addr = args[1]
-        shown = list(addr) if isinstance(addr, tuple) else str(addr)
-        log.write(json.dumps(["connect", shown]) + "\\n"); log.flush()
-    elif event == "socket.getaddrinfo":
-        log.write(json.dumps(["lookup", str(args[0])]) + "\\n"); log.flush()
-sys.addaudithook(hook)
-sys.argv = ["desktop-vlm", *sys.argv[2:]]
-from desktop_vlm.entry import main
-raise SystemExit(main())
-"""
-
 
 @pytest.fixture
 def secrets_screen(tmp_path: Path) -> Path:
@@ -378,37 +362,6 @@ def test_redact_auto_note_on_stderr(fake_api, local, secrets_screen):
     result = run("ask", str(secrets_screen), "--preset", "describe", "--redact", "auto", env=local)
     assert result.returncode == 0, result.stderr
     assert "2 areas covered: 1 e-mail address, 1 card number" in result.stderr.decode()
-
-
-def audited(tmp_path: Path, *args: str, env: dict) -> tuple[subprocess.CompletedProcess, list]:
-    events = tmp_path / "connections.jsonl"
-    result = subprocess.run(
-        [sys.executable, "-c", AUDITED, str(events), *args],
-        capture_output=True,
-        env=dict(os.environ, **env),
-        timeout=120,
-    )
-    seen = [json.loads(line) for line in events.read_text().splitlines()]
-    return result, seen
-
-
-def off_machine(seen: list) -> list:
-    import ipaddress
-
-    bad = []
-    for kind, what in seen:
-        if kind == "connect" and not isinstance(what, list):
-            continue  # a Unix socket
-        host = what[0] if isinstance(what, list) else what
-        if host == "localhost":
-            continue
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                continue
-        except ValueError:
-            pass
-        bad.append((kind, what))
-    return bad
 
 
 def test_local_only_reads_text_offline_with_a_cloud_profile_and_connects_nowhere(

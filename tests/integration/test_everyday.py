@@ -921,12 +921,3 @@ def test_plain_answers_and_questions_read_as_text_not_as_labels(chat, qtbot):
         fragment = block.begin().fragment()
         assert fragment.charFormat().fontWeight() <= QFont.Weight.Normal, text
         assert block.blockFormat().topMargin() == 0, text  # one line, not a paragraph each
-
-
-def test_a_new_chat_window_has_the_question_box_focused(chat, qtbot):
-    chat.api.enqueue(Stream("An answer."))
-    chat.ask("describe")
-    chat.wait_text("An answer.")
-    chat.wait_idle()
-    # (the widget that has the focus when the window is active, as it is for a person)
-    assert chat.window.focusWidget() is chat.window.question

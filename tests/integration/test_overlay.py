@@ -721,6 +721,13 @@ def test_logical_size_images_map_by_the_image_ratio(own_display, tmp_path: Path)
 # -- covering by hand, two regions in one image -------------------------------------------------
 
 
+def shift_release(qtbot, env: dict[str, str], start: tuple, end: tuple) -> None:  # noqa: ANN001
+    """A drag released with Shift held: the overlay keeps it as region 1."""
+    xdotool(env, "mousemove", *start, "mousedown", 1, "mousemove", *end)
+    xdotool(env, "keydown", "shift", "mouseup", 1, "keyup", "shift")
+    qtbot.wait(300)
+
+
 def test_r_then_a_drag_covers_that_area_solid_in_what_is_selected(
     qtbot, env, pattern: Pattern, overlay: RegionOverlay
 ) -> None:
@@ -758,9 +765,7 @@ def test_shift_release_keeps_region_one_and_the_second_comes_in_the_same_image(
     recorder = Recorder(overlay)
     start_and_wait(qtbot, overlay)
     # WHEN the person releases a first drag with Shift held, then drags a second region
-    xdotool(env, "mousemove", 301, 201, "mousedown", 1, "mousemove", 500, 300)
-    xdotool(env, "keydown", "shift", "mouseup", 1, "keyup", "shift")
-    qtbot.wait(300)
+    shift_release(qtbot, env, (301, 201), (500, 300))
     assert recorder.selected == [] and overlay.is_active  # nothing sent yet
     with qtbot.waitSignal(overlay.selected, timeout=20_000):
         drag(env, (901, 501), (1100, 700))
@@ -781,9 +786,7 @@ def test_escape_after_region_one_sends_nothing(
 ) -> None:
     recorder = Recorder(overlay)
     start_and_wait(qtbot, overlay)
-    xdotool(env, "mousemove", 301, 201, "mousedown", 1, "mousemove", 500, 300)
-    xdotool(env, "keydown", "shift", "mouseup", 1, "keyup", "shift")
-    qtbot.wait(300)
+    shift_release(qtbot, env, (301, 201), (500, 300))
     with qtbot.waitSignal(overlay.cancelled, timeout=20_000):
         xdotool(env, "key", "Escape")
     assert recorder.selected == []

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
-import ipaddress
 import random
 import re
 import string
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +19,11 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
-from support.chat_harness import WAIT, Harness
+from support.chat_harness import WAIT
+from support.connections import Connections
 from support.fake_api import Stream
 
-from desktop_vlm.core.config import Config, with_base_url
+from desktop_vlm.core.config import Config
 from desktop_vlm.core.imageprep import RawImage
 from desktop_vlm.services.secrets import KeyStore
 
@@ -80,31 +79,6 @@ def top_level(name: str) -> QWidget | None:
     return None
 
 
-@pytest.fixture
-def make_chat(qtbot, fake_api):
-    made: list[Harness] = []
-
-    def make(config: Config | None = None, keys: KeyStore | None = None) -> Harness:
-        base = replace(with_base_url(Config(), fake_api.url), max_retries=0)
-        harness = Harness(qtbot, fake_api, config or base, keys)
-        made.append(harness)
-        return harness
-
-    yield make
-    for harness in made:
-        harness.worker.stop_all()
-        if harness.window is not None:
-            harness.window.close()
-    fake_api.release()
-    for harness in made:
-        qtbot.waitUntil(lambda h=harness: h.worker.running() == 0, timeout=WAIT)
-        harness.worker._endpoint.close()
-
-
-def local_config(fake_api, **changes) -> Config:  # noqa: ANN001, ANN003
-    return replace(with_base_url(Config(), fake_api.url), max_retries=0, **changes)
-
-
 # --- automatic redaction ------------------------------------------------------------------
 
 
@@ -113,7 +87,7 @@ def test_automatic_redaction_covers_the_secrets_before_they_reach_the_server(
     make_chat, fake_api, qtbot
 ):
     # GIVEN redaction on, and a capture showing an address, a card number and an API key
-    chat = make_chat(local_config(fake_api, redact="auto"))
+    chat = make_chat(redact="auto")
     lines = [PLAIN[0], f"Contact: {EMAIL}", f"Card {CARD} exp 12/27", f"OPENAI_API_KEY={KEY}"]
     lines.append(PLAIN[1])
     capture = screen(lines)
@@ -149,7 +123,7 @@ def test_automatic_redaction_covers_the_secrets_before_they_reach_the_server(
 
 def test_with_redaction_on_and_no_engine_nothing_is_sent(make_chat, fake_api, monkeypatch):
     # GIVEN redaction on and an offline engine that cannot start
-    chat = make_chat(local_config(fake_api, redact="auto"))
+    chat = make_chat(redact="auto")
 
     def broken(_source, timeout=60.0):  # noqa: ANN001, ANN202
         from desktop_vlm.core.errors import OfflineEngineError
@@ -183,7 +157,7 @@ def test_preview_shows_host_model_and_the_exact_image_and_enter_sends_it(
     make_chat, fake_api, qtbot
 ):
     # GIVEN confirm on
-    chat = make_chat(local_config(fake_api, confirm_send=True))
+    chat = make_chat(confirm_send=True)
     capture = screen([PLAIN[0], PLAIN[1]])
     fake_api.enqueue(Stream("Two lines of text."))
     # WHEN a capture is asked about
@@ -211,7 +185,7 @@ def test_preview_shows_host_model_and_the_exact_image_and_enter_sends_it(
 
 
 def test_preview_escape_sends_nothing_and_says_so(make_chat, fake_api, qtbot):
-    chat = make_chat(local_config(fake_api, confirm_send=True))
+    chat = make_chat(confirm_send=True)
     chat.ask("describe", raw(screen([PLAIN[0]])))
     qtbot.waitUntil(lambda: top_level("send_preview") is not None, timeout=WAIT)
     qtbot.keyClick(top_level("send_preview"), Qt.Key.Key_Escape)
@@ -223,7 +197,7 @@ def test_preview_escape_sends_nothing_and_says_so(make_chat, fake_api, qtbot):
 
 
 def test_a_quick_preset_waits_for_the_preview_too(make_chat, fake_api, qtbot):
-    chat = make_chat(local_config(fake_api, confirm_send=True))
+    chat = make_chat(confirm_send=True)
     fake_api.enqueue(Stream("Meeting notes"))
     chat.ask("ocr", raw(screen([PLAIN[0]])))
     qtbot.waitUntil(lambda: top_level("send_preview") is not None, timeout=WAIT)
@@ -237,41 +211,6 @@ def test_a_quick_preset_waits_for_the_preview_too(make_chat, fake_api, qtbot):
 # --- local only ---------------------------------------------------------------------------
 
 
-class Connections:
-    """Every address this process connects to, and every name it looks up, while recording."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, object]] = []
-        self.on = False
-        sys.addaudithook(self._hook)  # (hooks cannot be removed; this one records only when on)
-
-    def _hook(self, event: str, args: tuple) -> None:
-        if not self.on:
-            return
-        if event == "socket.connect":
-            self.seen.append(("connect", args[1]))
-        elif event == "socket.getaddrinfo":
-            self.seen.append(("lookup", args[0]))
-
-    def off_machine(self) -> list[tuple[str, object]]:
-        bad = []
-        for kind, what in self.seen:
-            host = what[0] if isinstance(what, tuple) else what
-            if isinstance(host, bytes):
-                host = host.decode()
-            if kind == "connect" and not isinstance(what, tuple):
-                continue  # a Unix socket (D-Bus)
-            if host in ("localhost", None):
-                continue
-            try:
-                if ipaddress.ip_address(host).is_loopback:
-                    continue
-            except ValueError:
-                pass
-            bad.append((kind, what))
-        return bad
-
-
 CONNECTIONS = Connections()
 
 
@@ -281,6 +220,16 @@ def connections():
     CONNECTIONS.on = True
     yield CONNECTIONS
     CONNECTIONS.on = False
+
+
+def test_the_connection_log_sees_the_apps_requests(make_chat, fake_api, connections):
+    # (the control for the two tests below: the hook does see the worker's real connections)
+    chat = make_chat()
+    fake_api.enqueue(Stream("Seen."))
+    chat.ask("describe")
+    chat.wait_text("Seen.")
+    port = int(fake_api.url.rsplit(":", 1)[1].split("/")[0])
+    assert ("connect", ("127.0.0.1", port)) in connections.seen
 
 
 @pytest.mark.skipif(not FONT.exists(), reason="DejaVu Sans is not installed")
@@ -331,4 +280,6 @@ def test_the_overlay_hint_names_where_release_sends(make_chat, key, local_only, 
     keys = KeyStore(environ={"OPENAI_API_KEY": key} if key else {})
     config = replace(Config(), profile="openai", local_only=local_only)
     chat = make_chat(config, keys)
-    assert chat.controller.capture_flow.target(preset) == expected
+    flow = chat.controller.capture_flow
+    flow.check_key()  # as each capture does, on a pool thread
+    chat.qtbot.waitUntil(lambda: flow.target(preset) == expected, timeout=WAIT)

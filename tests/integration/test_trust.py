@@ -12,18 +12,16 @@ import base64
 import io
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QWidget
-from support.chat_harness import WAIT, Harness
+from support.chat_harness import WAIT
 from support.cli_run import run
 from support.fake_api import Stream
 
-from desktop_vlm.core.config import Config, with_base_url
 from desktop_vlm.core.imageprep import RawImage
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -71,27 +69,6 @@ def card_text() -> str:
     if card is None:
         return ""
     return " ".join(label.text() for label in card.findChildren(QWidget) if hasattr(label, "text"))
-
-
-@pytest.fixture
-def make_chat(qtbot, fake_api):
-    made: list[Harness] = []
-
-    def make(**changes) -> Harness:  # noqa: ANN003
-        config = replace(with_base_url(Config(), fake_api.url), max_retries=0, **changes)
-        harness = Harness(qtbot, fake_api, config)
-        made.append(harness)
-        return harness
-
-    yield make
-    for harness in made:
-        harness.worker.stop_all()
-        if harness.window is not None:
-            harness.window.close()
-    fake_api.release()
-    for harness in made:
-        qtbot.waitUntil(lambda h=harness: h.worker.running() == 0, timeout=WAIT)
-        harness.worker._endpoint.close()
 
 
 pytestmark = pytest.mark.skipif(not FONT.exists(), reason="DejaVu Sans is not installed")

@@ -74,6 +74,15 @@ class Harness:
     def chat_requests(self):
         return [r for r in self.api.requests if r.path.endswith("/chat/completions")]
 
+    def close(self) -> None:
+        """Stop what runs, close the window, and wait for the worker (the server released)."""
+        self.worker.stop_all()
+        if self.window is not None:
+            self.window.close()
+        self.api.release()
+        self.qtbot.waitUntil(lambda: self.worker.running() == 0, timeout=WAIT)
+        self.worker._endpoint.close()
+
     def wait_text(self, text: str) -> None:
         self.qtbot.waitUntil(lambda: text in self.window.transcript_text(), timeout=WAIT)
 
