@@ -18,7 +18,6 @@ from desktop_vlm.core.config import Config
 from desktop_vlm.core.presets import Preset
 from desktop_vlm.core.urls import needs_key
 from desktop_vlm.gui.overlay import RegionOverlay
-from desktop_vlm.gui.pool import run_in_pool
 from desktop_vlm.platform.qimage import to_raw
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ class CaptureFlow(QObject):
         self._grab = grab
         self._config = config
         self._has_key = has_key
-        self._key_stored: bool | None = None  # None: not known yet (asked at each start)
         self._preset: Preset | None = None
         self._hidden: list[QWidget] = []  # a card may close itself while hidden
         self.active = False
@@ -60,7 +58,6 @@ class CaptureFlow(QObject):
         self._preset = preset
         if preset.offline or preset.verify:
             self.warm_up.emit()  # loaded by the time the mouse is released
-        self.check_key()
         shown = [
             w
             for w in QApplication.topLevelWidgets()
@@ -104,21 +101,10 @@ class CaptureFlow(QObject):
                 if reads_text
                 else "a server on this machine (local only)"
             )
-        if remote and self._key_stored is False:
+        if remote and not self._has_key(config):
             return "read offline (no key set)" if reads_text else "no key: a server on this machine"
         model = (preset.model if preset else None) or profile.model or "model chosen automatically"
         return f"{urlsplit(profile.base_url).hostname}, {model}"
-
-    def check_key(self) -> None:
-        """Whether a key is stored, asked on a pool thread (the keyring is D-Bus and may wait on
-        a prompt); the hint is said again when the answer comes."""
-        config = self._config()
-
-        def done(stored: bool | None, error: BaseException | None) -> None:
-            self._key_stored = True if error is not None else stored
-            self._overlay.refresh_hint()
-
-        run_in_pool(lambda: self._has_key(config), done, parent=self)
 
     def _preset_changed(self, preset_id: str) -> None:
         preset = self._config().presets.get(preset_id)

@@ -143,8 +143,7 @@ class StreamWorker(QObject):
         self._pool.start(FunctionRunnable(work))
 
     def has_key(self, config: Config) -> bool:
-        """A key is stored for the active profile (False when the keyring cannot say); it asks
-        the keyring, so call it from a pool thread."""
+        """A key is stored for the active profile (False when the keyring cannot say)."""
         return self._endpoint.has_key(config)
 
     def read_offline(self, source: object) -> Any:

@@ -280,6 +280,4 @@ def test_the_overlay_hint_names_where_release_sends(make_chat, key, local_only, 
     keys = KeyStore(environ={"OPENAI_API_KEY": key} if key else {})
     config = replace(Config(), profile="openai", local_only=local_only)
     chat = make_chat(config, keys)
-    flow = chat.controller.capture_flow
-    flow.check_key()  # as each capture does, on a pool thread
-    chat.qtbot.waitUntil(lambda: flow.target(preset) == expected, timeout=WAIT)
+    assert chat.controller.capture_flow.target(preset) == expected

@@ -208,11 +208,6 @@ class RegionOverlay(QObject):
         self._show_preset()
         self.preset_changed.emit(self.preset_id)
 
-    def refresh_hint(self) -> None:
-        """Say again where release sends (what the target says has changed)."""
-        if self._in_use:
-            self._show_preset()
-
     def _show_preset(self) -> None:
         if not self._presets:
             return
