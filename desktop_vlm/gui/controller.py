@@ -35,6 +35,7 @@ from desktop_vlm.gui.pool import run_in_pool
 from desktop_vlm.gui.quick_popup import QuickCards, region_rect, working_text
 from desktop_vlm.gui.send_gate import SendGate
 from desktop_vlm.gui.worker import Job, StreamWorker
+from desktop_vlm.platform import memory
 from desktop_vlm.platform.screenshot import ScreenGrab
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,8 @@ class Controller(QObject):
 
         def done(outgoing: Outgoing | None, error: BaseException | None) -> None:
             self._prepared(request, preset, outgoing, error, image, near)
+            # the capture's pixels and the encoder's buffers are free now: give them back
+            run_in_pool(memory.trim, parent=self)
 
         run_in_pool(lambda: prepare(source, config, read), done, parent=self)
 

@@ -1300,6 +1300,20 @@ def test_busy_app_acts_on_a_clipboard_command_once(busy_s, qtbot, fresh_user_dir
 PATTERN_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "overlay_pattern.py"
 
 
+def settled_rss_mb(pid: int, timeout: float = 8.0) -> float:
+    """The app's resident memory once the work a finished answer leaves behind (the history
+    save, the image kept for a closer look, freed buffers) is done: the same to 1 MB over 0.5 s."""
+    deadline = time.monotonic() + timeout
+    last = rss_mb(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = rss_mb(pid)
+        if abs(now - last) < 1:
+            return now
+        last = now
+    return last
+
+
 def capture_in_a_row(app: App, preset: str, count: int, on_each=None) -> None:  # noqa: ANN001
     """``count`` captures of the same region with ``preset``, each waited for to its answer."""
     finished = app.log_text().count("request finished")
@@ -1358,7 +1372,7 @@ def test_thirty_captures_do_not_grow_the_app_without_bound(shared_app, noisy_scr
 
     def measure(number: int) -> None:
         if number in (5, 30):
-            rss[number] = rss_mb(app.proc.pid)
+            rss[number] = settled_rss_mb(app.proc.pid)
 
     # WHEN 1000 x 650 pixels of noise are captured 30 times in a row, each opening the window
     capture_in_a_row(app, "describe", 30, measure)

@@ -59,6 +59,7 @@ class Transcript(QTextBrowser):
         super().__init__(objectName="transcript")
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
+        self.setUndoRedoEnabled(False)  # a view: every streamed piece would be kept for undo
         self.anchorClicked.connect(self._clicked)
         option = QTextOption()
         option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
