@@ -19,7 +19,12 @@ import sys
 
 log = logging.getLogger(__name__)
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+M_ARENA_MAX = -8  # glibc's mallopt parameters
+M_MMAP_THRESHOLD = -3
+#: Blocks this large always get pages of their own, given back when freed. glibc otherwise
+#: raises the threshold to the largest block freed (a 2-3 MB capture or request body), after
+#: which such blocks come from the heap and leave it fragmented: RSS then grows by chance.
+MMAP_THRESHOLD = 512 * 1024
 
 
 @functools.cache
@@ -35,10 +40,15 @@ def _libc():  # noqa: ANN202
 
 
 def cap_arenas(count: int = 1) -> None:
-    """At most ``count`` malloc arenas for the threads started from now on (glibc only)."""
+    """At most ``count`` malloc arenas for the threads started from now on, and large blocks
+    always mapped on their own (glibc only)."""
     libc = _libc()
-    if libc is not None and not libc.mallopt(M_ARENA_MAX, count):
+    if libc is None:
+        return
+    if not libc.mallopt(M_ARENA_MAX, count):
         log.debug("mallopt(M_ARENA_MAX) refused")
+    if not libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD):
+        log.debug("mallopt(M_MMAP_THRESHOLD) refused")
 
 
 def trim() -> None:
