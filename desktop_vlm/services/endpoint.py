@@ -6,6 +6,7 @@ Shared by the command line and the tray app so both treat keys and models the sa
 from __future__ import annotations
 
 import logging
+import threading
 
 from desktop_vlm.core.config import Config
 from desktop_vlm.core.errors import KeyMissingError, KeyringError, VlmError
@@ -72,14 +73,25 @@ def list_models_at(base_url: str, key: str | None, local_only: bool = False) -> 
         client.close()
 
 
+_listing = threading.Lock()
+_listing_by_url: dict[str, threading.Lock] = {}
+
+
 def served_models(client: ChatClient) -> list[str]:
-    """The endpoint's model list, from the day-long cache when fresh."""
-    cache = model_cache()
-    served = cache.get(client.base_url)
-    if served is None:
-        served = client.list_models()
-        cache.put(client.base_url, served)
-    return served
+    """The endpoint's model list, from the day-long cache when fresh.
+
+    One list per server at a time: the tray's model picker and a request choosing a model may
+    ask at once, and both must see the same list (one GET, not two that may differ).
+    """
+    with _listing:
+        lock = _listing_by_url.setdefault(client.base_url, threading.Lock())
+    with lock:
+        cache = model_cache()
+        served = cache.get(client.base_url)
+        if served is None:
+            served = client.list_models()
+            cache.put(client.base_url, served)
+        return served
 
 
 def choose(

@@ -424,3 +424,38 @@ def test_a_mix_of_every_failure_kind_ends_after_n_plus_one_requests(fake_api):
     with pytest.raises(E.APIError):
         collect(make(fake_api, retries=3).stream_chat(request()))
     assert len(fake_api.requests) == 4
+
+
+def test_two_asking_for_the_model_list_at_once_see_the_same_list(fake_api):
+    # GIVEN a server slow to list its models, whose second listing would differ
+    from support.fake_api import Models
+
+    from desktop_vlm.services.endpoint import served_models
+
+    fake_api.enqueue_models(Models(["text-only"], hold=True), Models(["other-vl"]))
+    got: dict[str, list[str]] = {}
+
+    def ask(name: str) -> None:
+        client = ChatClient(fake_api.url, None, max_retries=0)
+        try:
+            got[name] = served_models(client)
+        finally:
+            client.close()
+
+    # WHEN the tray's model picker and a request both ask while the first listing is held
+    threads = [threading.Thread(target=ask, args=(name,)) for name in ("picker", "request")]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and len(_models_requests(fake_api)) < 2:
+        time.sleep(0.02)
+    fake_api.release()
+    for thread in threads:
+        thread.join(10)
+    # THEN the server was asked once and both have its one answer
+    assert len(_models_requests(fake_api)) == 1
+    assert got == {"picker": ["text-only"], "request": ["text-only"]}
+
+
+def _models_requests(api) -> list:  # noqa: ANN001 - a FakeAPI
+    return [r for r in api.requests if r.path.endswith("/models")]

@@ -291,8 +291,13 @@ class Models(Behaviour):
     """The model list (``ids=None``: the server's ``models``)."""
 
     ids: Sequence[str] | None = None
+    _: KW_ONLY
+    #: Answer only after ``release()`` (a slow server, while another client asks too).
+    hold: bool = False
 
     def serve(self, ex: Exchange) -> None:
+        if self.hold:
+            ex.hold()
         ids = ex.api.models if self.ids is None else self.ids
         data = [
             {"id": i, "object": "model", "created": 1_700_000_000, "owned_by": "fake-api"}
