@@ -313,3 +313,24 @@ def test_markdown_renders_while_the_answer_streams(chat):
     chat.api.release()
     chat.wait_text("cake")
     chat.wait_idle()
+
+
+def test_a_huge_piece_is_shown_batch_by_batch_and_nothing_is_lost(chat):
+    # GIVEN a server that sends a 300,000-character answer as one piece
+    words = 60_000
+    chat.api.enqueue(Stream(["Start: ", "word " * words + "END"], pause_after=1, usage=(5, 7)))
+    added: list[int] = []
+    chat.ask()
+    chat.wait_text("Start:")
+    document = chat.window.transcript.document()
+    document.contentsChange.connect(lambda _at, _removed, count: added.append(count))
+    chat.api.release()
+    chat.wait_idle()
+    # THEN it was laid out in bounded batches (no one step grows with the answer)...
+    big = [count for count in added if count > 1_000]
+    assert len(big) >= 5 and max(added) <= 50_000, added
+    # ...and all of it is there, with its details once the last batch is shown
+    text = chat.window.transcript_text()
+    assert "5 + 7 tokens" in text
+    shown = text.replace("\n", "")  # long plain lines are laid out in blocks of LINE_CHUNK
+    assert shown.count("word") == words and "word END" in shown

@@ -1,7 +1,9 @@
 """The conversation as a document: questions, answers as Markdown, their details, and errors.
 
 Rendering is bounded by design, because answers come from outside:
-- an answer being streamed is appended in batches (at most every ``FLUSH_MS``), re-rendered as
+- an answer being streamed is appended in batches (at most every ``FLUSH_MS``, at most
+  ``FLUSH_CHARS`` characters a batch: what arrives faster waits for the next, and the answer's
+  end waits for what is still to show), re-rendered as
   Markdown at most every ``LIVE_RENDER_MS`` while shorter than ``LIVE_MARKDOWN_LIMIT``, then as
   plain text; when it ends only that answer is replaced by its rendering;
 - answers longer than ``MARKDOWN_LIMIT`` stay plain text, and plain text is cut into blocks of at
@@ -45,6 +47,8 @@ MARKDOWN_LIMIT = markdown.MARKDOWN_LIMIT
 LIVE_MARKDOWN_LIMIT = 8_000
 LIVE_RENDER_MS = 150
 LINE_CHUNK = 1_000
+#: The most characters one batch shows (about 30 ms of layout on a slow machine).
+FLUSH_CHARS = 40_000
 _EXTERNAL = ("http", "https", "mailto")
 #: What a structured answer can be copied as ("export" links carry the index).
 EXPORTS = checks_view.EXPORTS
@@ -77,6 +81,7 @@ class Transcript(QTextBrowser):
         self._streamed_len = 0
         self._rendered_at = 0.0
         self._chunk_left = LINE_CHUNK
+        self._finishing: tuple[Turn, int] | None = None  # the end, once all pending is shown
         self._last_meta: tuple[int, Turn, int] | None = None  # block, turn, index
         self._error_start = -1  # where the last error shown starts, until the next question
         self.following = True
@@ -104,6 +109,7 @@ class Transcript(QTextBrowser):
         self.following = True
 
     def add_question(self, turn: Turn) -> None:
+        self.flush_all()
         self._drop_error()
         self._drop_regenerate_link()
         cursor = self._end()
@@ -116,13 +122,14 @@ class Transcript(QTextBrowser):
         self.follow()
 
     def add_answer(self, turn: Turn, index: int, *, is_last: bool) -> None:
+        self.flush_all()
         cursor = self._end()
         self._insert_label(cursor, turn.model or "Answer")
         self._render_body(cursor, turn, index, is_last=is_last)
 
     def begin_answer(self, model: str, index: int, *, plain: bool, so_far: str = "") -> None:
         """An answer starts streaming (``so_far``: what arrived before this view opened)."""
-        self.flush()
+        self.flush_all()
         self._drop_error()
         cursor = self._end()
         self._insert_label(cursor, model)
@@ -134,6 +141,8 @@ class Transcript(QTextBrowser):
         if so_far:
             self._pending.append(so_far)
             self.flush()
+            if self._pending:
+                self._flush_timer.start()
         self.follow()
 
     def append(self, delta: Delta) -> None:
@@ -147,8 +156,17 @@ class Transcript(QTextBrowser):
             self._flush_timer.start()
 
     def finish_answer(self, turn: Turn, index: int, *, streamed_long: bool = False) -> None:
-        """Replace the streamed text by the rendered answer with its details."""
+        """Replace the streamed text by the rendered answer with its details; when more arrived
+        than one batch shows, that happens once the rest is shown (batch by batch)."""
         self.flush()
+        if self._pending and self._answer_start >= 0:
+            self._finishing = (turn, index)
+            self._flush_timer.start()
+            return
+        self._finish(turn, index)
+
+    def _finish(self, turn: Turn, index: int) -> None:
+        self._finishing = None
         self._render_timer.stop()
         if self._answer_start >= 0:
             cursor = self._end()
@@ -165,7 +183,7 @@ class Transcript(QTextBrowser):
 
     def fail(self, message: str, actions: list[tuple[str, str]]) -> None:
         """An error where the answer would be, with links to what fixes it."""
-        self.flush()
+        self.flush_all()
         self._stop_stream()
         links = " · ".join(
             f'<a href="{self._href(key)}">{html.escape(label)}</a>' for key, label in actions
@@ -194,7 +212,7 @@ class Transcript(QTextBrowser):
         return self._codes.get((index, number))
 
     def text(self) -> str:
-        self.flush()
+        self.flush_all()
         return self.toPlainText()
 
     def follow(self) -> None:
@@ -208,11 +226,24 @@ class Transcript(QTextBrowser):
 
     # --- streaming ------------------------------------------------------------------------
 
+    def flush_all(self) -> None:
+        """Show everything pending now (and end the answer if its end was waiting)."""
+        while self._pending:
+            self.flush()
+        if self._finishing is not None:
+            self._finish(*self._finishing)
+
     def flush(self) -> None:
         if not self._pending:
+            if self._finishing is not None:
+                self._finish(*self._finishing)
             return
         text = "".join(self._pending)
         self._pending.clear()
+        if len(text) > FLUSH_CHARS:
+            text, rest = text[:FLUSH_CHARS], text[FLUSH_CHARS:]
+            self._pending.append(rest)
+            self._flush_timer.start()
         self._streamed.append(text)
         self._streamed_len += len(text)
         live = (
@@ -230,6 +261,8 @@ class Transcript(QTextBrowser):
             if live and not self._render_timer.isActive():
                 self._render_timer.start()
         self.follow()
+        if not self._pending and self._finishing is not None:
+            self._finish(*self._finishing)  # the last batch of an answer that has ended
 
     def _render_live(self) -> None:
         if (
@@ -280,6 +313,7 @@ class Transcript(QTextBrowser):
         self._flush_timer.stop()
         self._render_timer.stop()
         self._pending.clear()
+        self._finishing = None
         self._answer_start = -1
         self._answer_index = -1
 
@@ -375,6 +409,7 @@ class Transcript(QTextBrowser):
         if cursor.block().length() <= 1:
             cursor.setBlockFormat(QTextBlockFormat())
         first = True
+        cursor.beginEditBlock()  # one layout for the whole piece, not one per block
         for line in text.split("\n"):
             if not first:
                 cursor.insertBlock()
@@ -386,6 +421,7 @@ class Transcript(QTextBrowser):
                 line, left = line[left:], LINE_CHUNK
             cursor.insertText(line)
             left -= len(line)
+        cursor.endEditBlock()
         if streaming:
             self._chunk_left = left
 

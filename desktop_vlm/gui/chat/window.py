@@ -163,7 +163,8 @@ class ChatWindow(QMainWindow):
 
     @property
     def streaming(self) -> bool:
-        return self._answering
+        """An answer is coming in, or what came is still being shown (batch by batch)."""
+        return self._answering or self.transcript.streaming
 
     def selected_preset(self) -> str:
         return self.header.selected_preset()
