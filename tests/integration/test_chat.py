@@ -334,3 +334,44 @@ def test_a_huge_piece_is_shown_batch_by_batch_and_nothing_is_lost(chat):
     assert "5 + 7 tokens" in text
     shown = text.replace("\n", "")  # long plain lines are laid out in blocks of LINE_CHUNK
     assert shown.count("word") == words and "word END" in shown
+
+
+def _blocks(transcript) -> list[tuple[str, int | None]]:  # noqa: ANN001 - a Transcript
+    """Each block's text and its number in a list (None: not a list item), as laid out."""
+    out = []
+    block = transcript.document().begin()
+    while block.isValid():
+        listed = block.textList()
+        out.append((block.text(), listed.itemNumber(block) + 1 if listed else None))
+        block = block.next()
+    return out
+
+
+@pytest.mark.parametrize("listing", ["1. one\n", "- one\n"])
+def test_an_answer_ending_in_a_list_keeps_its_list_to_itself(chat, listing):
+    # GIVEN an answer streamed in pieces that is a list, then a follow-up
+    chat.api.enqueue(
+        Stream([listing, listing.replace("one", "two")], pause_after=1),
+        Stream(["# Title", "\n\nBody."]),
+    )
+    chat.ask()
+    chat.wait_text("one")
+    chat.api.release()
+    chat.wait_idle()
+    chat.type_question("And then?")
+    chat.wait_idle()
+    for rendered in ("streamed", "reopened"):
+        blocks = _blocks(chat.window.transcript)
+        texts = [text for text, _ in blocks]
+        first = texts.index("one")
+        # THEN the list is the answer's two items, right under the model's name...
+        assert blocks[first - 1 : first + 2] == [
+            (chat.chat_requests()[0].json["model"], None),
+            ("one", 1),
+            ("two", 2),
+        ], rendered
+        # ...and what follows (its details, the next question, its answer) is in no list
+        assert all(number is None for _, number in blocks[first + 2 :]), (rendered, blocks)
+        assert "You" in texts[first + 2 :] and "Title" in texts
+        conversation = chat.window.conversation
+        chat.window.show_conversation(conversation, "Describe")

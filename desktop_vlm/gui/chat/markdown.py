@@ -117,6 +117,7 @@ def insert_markdown(
     parsed = parse(markdown)
     _defuse(parsed, link_color)
     cursor.insertFragment(QTextDocumentFragment(parsed))
+    _drop_leading_empty_block(document, start, cursor.position())
     end = cursor.position()
     groups = _code_groups(document, start, end)
     for number, (block, first, last) in reversed(list(enumerate(groups))):
@@ -128,6 +129,22 @@ def insert_markdown(
             after.insertHtml(code_link(number, block))
     cursor.movePosition(QTextCursor.MoveOperation.End)
     return [block for block, _, _ in groups]
+
+
+def _drop_leading_empty_block(document: QTextDocument, start: int, end: int) -> None:
+    """A fragment that starts with a list (or a heading) goes into a block of its own, and
+    leaves the empty block it was inserted in as a blank line above the answer: remove it,
+    keeping the first block's own format (its list)."""
+    first = document.findBlock(start)
+    second = first.next()
+    if first.length() > 1 or not second.isValid() or second.position() >= end:
+        return
+    fmt = second.blockFormat()
+    cursor = QTextCursor(document)
+    cursor.setPosition(start)
+    cursor.setPosition(start + 1, QTextCursor.MoveMode.KeepAnchor)
+    cursor.removeSelectedText()
+    cursor.setBlockFormat(fmt)
 
 
 def _defuse(doc: QTextDocument, link_color: QColor | None) -> None:

@@ -49,6 +49,9 @@ LIVE_RENDER_MS = 150
 LINE_CHUNK = 1_000
 #: The most characters one batch shows (about 30 ms of layout on a slow machine).
 FLUSH_CHARS = 40_000
+#: Space above a question's "You" and above an answer's model name, in pixels.
+TURN_GAP = 14
+ANSWER_GAP = 6
 _EXTERNAL = ("http", "https", "mailto")
 #: What a structured answer can be copied as ("export" links carry the index).
 EXPORTS = checks_view.EXPORTS
@@ -116,9 +119,10 @@ class Transcript(QTextBrowser):
         label = f' <span class="label">· {html.escape(turn.label)}</span>' if turn.label else ""
         part = ' <span class="label">(about a part of the image)</span>' if turn.image else ""
         cursor.insertHtml(f'<p><span class="who">You</span>{label}{part}</p>')
-        cursor.insertBlock()
+        _spaced(cursor, TURN_GAP)
+        _new_block(cursor)
         self._insert_plain(cursor, turn.display_text)
-        cursor.insertBlock()
+        _new_block(cursor)
         self.follow()
 
     def add_answer(self, turn: Turn, index: int, *, is_last: bool) -> None:
@@ -171,12 +175,12 @@ class Transcript(QTextBrowser):
         if self._answer_start >= 0:
             cursor = self._end()
             if len(turn.text) > MARKDOWN_LIMIT:
-                cursor.insertBlock()  # the streamed plain text stays as it is
+                _new_block(cursor)  # the streamed plain text stays as it is
                 self._render_meta(cursor, turn, index, is_last=True)
             else:
                 with self._view_kept():
                     cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-                    cursor.removeSelectedText()
+                    _remove(cursor)
                     self._render_body(cursor, turn, index, is_last=True)
         self._stop_stream()
         self.follow()
@@ -194,7 +198,7 @@ class Transcript(QTextBrowser):
             f'<p class="error"><b>⚠ {html.escape(message)}</b></p>'
             + (f'<p class="meta">{links}</p>' if links else "")
         )
-        cursor.insertBlock()
+        _new_block(cursor)
         self.follow()
 
     def _drop_error(self) -> None:
@@ -205,7 +209,7 @@ class Transcript(QTextBrowser):
         cursor.setPosition(
             min(self._error_start, cursor.position()), QTextCursor.MoveMode.KeepAnchor
         )
-        cursor.removeSelectedText()
+        _remove(cursor)
         self._error_start = -1
 
     def code(self, index: int, number: int) -> str | None:
@@ -294,7 +298,7 @@ class Transcript(QTextBrowser):
     def _replace_streamed(self, plain: bool) -> None:
         cursor = self._end()
         cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
+        _remove(cursor)
         text = "".join(self._streamed)
         self._streamed = [text]
         if plain:
@@ -321,7 +325,8 @@ class Transcript(QTextBrowser):
 
     def _insert_label(self, cursor: QTextCursor, who: str) -> None:
         cursor.insertHtml(f'<p><span class="who">{html.escape(who)}</span></p>')
-        cursor.insertBlock()
+        _spaced(cursor, ANSWER_GAP)
+        _new_block(cursor)
 
     def _render_body(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
         if turn.reasoning:
@@ -330,7 +335,7 @@ class Transcript(QTextBrowser):
                 f'<p class="meta"><a href="{self._href("thinking", index)}">▸ Thinking</a>'
                 f" ({count} characters)</p>"
             )
-            cursor.insertBlock()
+            _new_block(cursor)
         structured = turn.meta.get("structured") or {}
         shown = structured.get("markdown") or turn.text
         start = cursor.position()
@@ -338,7 +343,7 @@ class Transcript(QTextBrowser):
             len(shown) > MARKDOWN_LIMIT
         ):
             self._insert_plain(cursor, shown)
-            cursor.insertBlock()
+            _new_block(cursor)
         elif shown.strip():
 
             def link(number: int, block: markdown.CodeBlock) -> str:
@@ -356,7 +361,7 @@ class Transcript(QTextBrowser):
             )
             for number, block in enumerate(blocks):
                 self._codes[(index, number)] = block.text
-            cursor.insertBlock()
+            _new_block(cursor)
         check = turn.meta.get("check")
         if check:
             end = checks_view.mark_differences(
@@ -372,7 +377,7 @@ class Transcript(QTextBrowser):
     def _render_meta(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
         block = cursor.block().blockNumber()
         cursor.insertHtml(self._meta_html(turn, index, is_last))
-        cursor.insertBlock()
+        _new_block(cursor)
         self._last_meta = (block, turn, index) if is_last else None
 
     def _meta_html(self, turn: Turn, index: int, is_last: bool) -> str:
@@ -397,7 +402,7 @@ class Transcript(QTextBrowser):
             return
         cursor = QTextCursor(block)
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
+        _remove(cursor)
         cursor.insertHtml(self._meta_html(turn, index, is_last=False))
 
     def _insert_plain(self, cursor: QTextCursor, text: str, streaming: bool = False) -> None:
@@ -412,12 +417,12 @@ class Transcript(QTextBrowser):
         cursor.beginEditBlock()  # one layout for the whole piece, not one per block
         for line in text.split("\n"):
             if not first:
-                cursor.insertBlock()
+                _new_block(cursor)
                 left = LINE_CHUNK
             first = False
             while len(line) > left:
                 cursor.insertText(line[:left])
-                cursor.insertBlock()
+                _new_block(cursor)
                 line, left = line[left:], LINE_CHUNK
             cursor.insertText(line)
             left -= len(line)
@@ -475,3 +480,29 @@ def details(turn: Turn) -> str:
     if not turn.complete:
         parts.append(turn.error or "incomplete")
     return " · ".join(parts)
+
+
+def _new_block(cursor: QTextCursor) -> None:
+    """A new block in no list, with no heading, margins or character format from the one
+    before: ``insertBlock()`` copies those, so the lines after an answer ending in a list (its
+    details, the next "You") became that list's next items."""
+    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+
+
+def _remove(cursor: QTextCursor) -> None:
+    """Remove the selection; the block it leaves is plain (it would keep a removed list's
+    membership or a heading's format, and pass it on to what is inserted next)."""
+    cursor.removeSelectedText()
+    listed = cursor.block().textList()
+    if listed is not None:
+        listed.remove(cursor.block())
+    cursor.setBlockFormat(QTextBlockFormat())
+
+
+def _spaced(cursor: QTextCursor, top: int) -> None:
+    """The label block at ``cursor``: ``top`` pixels above it (none at the document's start),
+    a little below; the same on every turn (HTML's paragraph margins apply to the first only)."""
+    fmt = QTextBlockFormat()
+    fmt.setTopMargin(top if cursor.block().blockNumber() > 0 else 0)
+    fmt.setBottomMargin(2)
+    cursor.setBlockFormat(fmt)
