@@ -375,3 +375,19 @@ def test_an_answer_ending_in_a_list_keeps_its_list_to_itself(chat, listing):
         assert "You" in texts[first + 2 :] and "Title" in texts
         conversation = chat.window.conversation
         chat.window.show_conversation(conversation, "Describe")
+
+
+def test_a_plain_answer_offers_copy_and_no_markdown_copy(chat, qapp):
+    # GIVEN a window showing a plain-text answer (extracted text reopened from the history)
+    chat.api.enqueue(Stream("  *not* Markdown\nline 2"))
+    chat.ask()
+    chat.wait_idle()
+    assert "Copy Markdown" in chat.links()  # a Markdown answer has both
+    conversation = chat.window.conversation
+    conversation.turns[-1].meta["plain"] = True
+    chat.window.show_conversation(conversation, "Extract text")
+    # THEN it has Copy, which copies it exactly, and no second link that would do the same
+    assert "Copy" in chat.links() and "Copy Markdown" not in chat.links()
+    assert "*not* Markdown" in chat.window.transcript_text()
+    chat.click("Copy")
+    assert qapp.clipboard().text() == "  *not* Markdown\nline 2"

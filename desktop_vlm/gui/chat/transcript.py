@@ -381,10 +381,10 @@ class Transcript(QTextBrowser):
         self._last_meta = (block, turn, index) if is_last else None
 
     def _meta_html(self, turn: Turn, index: int, is_last: bool) -> str:
-        links = [
-            f'<a href="{self._href("copy", index)}">Copy</a>',
-            f'<a href="{self._href("copymd", index)}">Copy Markdown</a>',
-        ]
+        links = [f'<a href="{self._href("copy", index)}">Copy</a>']
+        if not turn.meta.get("plain") or (turn.meta.get("structured") or {}).get("markdown"):
+            # Plain text (OCR) has no Markdown of its own: the link would copy the same text.
+            links.append(f'<a href="{self._href("copymd", index)}">Copy Markdown</a>')
         if is_last and turn.complete:
             links.append(f'<a href="{self._href("regenerate", index)}">Regenerate</a>')
         elif is_last:
