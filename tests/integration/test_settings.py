@@ -618,6 +618,34 @@ def test_general_settings_are_saved(qtbot, open_dialog, config_path):
     assert config.capture_handler == "portal"
 
 
+def test_privacy_settings_are_saved_and_shown_again(qtbot, open_dialog, config_path):
+    dialog = open_dialog()
+    dialog.tabs.setCurrentIndex(dialog.TAB_PRIVACY)
+    page = dialog.privacy
+    assert dialog.tabs.tabText(dialog.TAB_PRIVACY) == "Privacy"
+    assert not any(c.isChecked() for c in (page.redact_check, page.confirm_check))
+    for check in (page.redact_check, page.confirm_check, page.local_only_check):
+        qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    press_ok(qtbot, dialog)
+    # THEN config.toml has the three switches, under [privacy]
+    config = load_config(config_path).config
+    assert (config.redact, config.confirm_send, config.local_only) == ("auto", True, True)
+    assert tomllib.loads(config_path.read_text(encoding="utf-8"))["privacy"] == {
+        "redact": "auto",
+        "confirm": True,
+        "local_only": True,
+    }
+    # AND the dialog opened again shows them on; switching one off saves it off
+    again = open_dialog(config)
+    page = again.privacy
+    assert page.redact_check.isChecked() and page.confirm_check.isChecked()
+    assert page.local_only_check.isChecked()
+    again.tabs.setCurrentIndex(again.TAB_PRIVACY)
+    qtbot.mouseClick(page.local_only_check, Qt.MouseButton.LeftButton)
+    press_ok(qtbot, again)
+    assert load_config(config_path).config.local_only is False
+
+
 def test_settings_the_dialog_does_not_show_are_kept(qtbot, open_dialog, config_path):
     start = replace(
         Config(),

@@ -1,4 +1,4 @@
-"""The settings dialog: one page per tab (provider and key, presets, hotkeys, general), the
+"""The settings dialog: one page per tab (provider and key, presets, hotkeys, privacy, general), the
 line that says what went wrong, and OK / Apply / Cancel.
 
 Everything it touches arrives through the constructor (the Config, a key store, a ``save``
@@ -39,6 +39,7 @@ from desktop_vlm.gui.settings.common import in_words, row
 from desktop_vlm.gui.settings.general_page import AutostartLike, GeneralPage
 from desktop_vlm.gui.settings.hotkeys_page import HotkeysPage
 from desktop_vlm.gui.settings.presets_page import PresetsPage
+from desktop_vlm.gui.settings.privacy_page import PrivacyPage
 from desktop_vlm.gui.settings.provider_page import KeyStoreLike, ProviderPage
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class SettingsDialog(QDialog):
 
     applied = Signal(object)
 
-    TAB_PROVIDER, TAB_PRESETS, TAB_HOTKEYS, TAB_GENERAL = range(4)
+    TAB_PROVIDER, TAB_PRESETS, TAB_HOTKEYS, TAB_PRIVACY, TAB_GENERAL = range(5)
 
     def __init__(
         self,
@@ -107,6 +108,7 @@ class SettingsDialog(QDialog):
         )
         self.presets = PresetsPage(config)
         self.hotkeys = HotkeysPage(config)
+        self.privacy = PrivacyPage(config)
         self.general = GeneralPage(config, autostart)
         self.provider.error.connect(self.show_error)
         self.provider.models_listed.connect(self.presets.models)
@@ -114,6 +116,7 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self.provider, "Provider")
         self.tabs.addTab(self.presets, "Presets")
         self.tabs.addTab(self.hotkeys, "Hotkeys")
+        self.tabs.addTab(self.privacy, "Privacy")
         self.tabs.addTab(self.general, "General")
         layout.addWidget(self.tabs, 1)
 
@@ -197,6 +200,7 @@ class SettingsDialog(QDialog):
             hotkeys=hotkey_changes(self._config.hotkeys, self.hotkeys.typed()),
             keep_history=self.general.history_check.isChecked(),
             capture_handler=self.general.capture_combo.currentData(),
+            **self.privacy.changes(),
         )
 
     def _refuse(self, message: str, tab: int, focus: QWidget | None) -> None:
