@@ -254,3 +254,17 @@ def test_signal_emit_keeps_bool_refcounts():
     assert len(received) == 200
     assert sys.getrefcount(True) >= before_true - 5
     assert sys.getrefcount(False) >= before_false - 5
+
+
+#: No module of the package is longer than this (issue 9: small rooms are what make the next
+#: change easy; a module that grows past it is split by what its parts do).
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_over_450_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in sorted((ROOT / "desktop_vlm").rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them): {long}"

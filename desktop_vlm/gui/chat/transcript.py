@@ -27,8 +27,6 @@ import time
 from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
-    QTextBlockFormat,
-    QTextCharFormat,
     QTextCursor,
     QTextOption,
 )
@@ -36,9 +34,8 @@ from PySide6.QtWidgets import QTextBrowser
 
 from desktop_vlm.core.completions import Delta
 from desktop_vlm.core.conversation import Turn
-from desktop_vlm.core.pricing import format_cost
 from desktop_vlm.gui import theme
-from desktop_vlm.gui.chat import checks_view, markdown
+from desktop_vlm.gui.chat import blocks, checks_view, markdown
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,7 @@ FLUSH_MS = 30
 MARKDOWN_LIMIT = markdown.MARKDOWN_LIMIT
 LIVE_MARKDOWN_LIMIT = 8_000
 LIVE_RENDER_MS = 150
-LINE_CHUNK = 1_000
+LINE_CHUNK = blocks.LINE_CHUNK
 #: The most characters one batch shows (about 30 ms of layout on a slow machine).
 FLUSH_CHARS = 40_000
 #: Space above a question's "You" and above an answer's model name, in pixels.
@@ -119,10 +116,10 @@ class Transcript(QTextBrowser):
         label = f' <span class="label">· {html.escape(turn.label)}</span>' if turn.label else ""
         part = ' <span class="label">(about a part of the image)</span>' if turn.image else ""
         cursor.insertHtml(f'<p><span class="who">You</span>{label}{part}</p>')
-        _spaced(cursor, TURN_GAP)
-        _new_block(cursor)
+        blocks.spaced(cursor, TURN_GAP)
+        blocks.new_block(cursor)
         self._insert_plain(cursor, turn.display_text)
-        _new_block(cursor)
+        blocks.new_block(cursor)
         self.follow()
 
     def add_answer(self, turn: Turn, index: int, *, is_last: bool) -> None:
@@ -175,12 +172,12 @@ class Transcript(QTextBrowser):
         if self._answer_start >= 0:
             cursor = self._end()
             if len(turn.text) > MARKDOWN_LIMIT:
-                _new_block(cursor)  # the streamed plain text stays as it is
+                blocks.new_block(cursor)  # the streamed plain text stays as it is
                 self._render_meta(cursor, turn, index, is_last=True)
             else:
                 with self._view_kept():
                     cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-                    _remove(cursor)
+                    blocks.remove(cursor)
                     self._render_body(cursor, turn, index, is_last=True)
         self._stop_stream()
         self.follow()
@@ -198,7 +195,7 @@ class Transcript(QTextBrowser):
             f'<p class="error"><b>⚠ {html.escape(message)}</b></p>'
             + (f'<p class="meta">{links}</p>' if links else "")
         )
-        _new_block(cursor)
+        blocks.new_block(cursor)
         self.follow()
 
     def _drop_error(self) -> None:
@@ -209,7 +206,7 @@ class Transcript(QTextBrowser):
         cursor.setPosition(
             min(self._error_start, cursor.position()), QTextCursor.MoveMode.KeepAnchor
         )
-        _remove(cursor)
+        blocks.remove(cursor)
         self._error_start = -1
 
     def code(self, index: int, number: int) -> str | None:
@@ -298,7 +295,7 @@ class Transcript(QTextBrowser):
     def _replace_streamed(self, plain: bool) -> None:
         cursor = self._end()
         cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
-        _remove(cursor)
+        blocks.remove(cursor)
         text = "".join(self._streamed)
         self._streamed = [text]
         if plain:
@@ -325,8 +322,8 @@ class Transcript(QTextBrowser):
 
     def _insert_label(self, cursor: QTextCursor, who: str) -> None:
         cursor.insertHtml(f'<p><span class="who">{html.escape(who)}</span></p>')
-        _spaced(cursor, ANSWER_GAP)
-        _new_block(cursor)
+        blocks.spaced(cursor, ANSWER_GAP)
+        blocks.new_block(cursor)
 
     def _render_body(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
         if turn.reasoning:
@@ -335,7 +332,7 @@ class Transcript(QTextBrowser):
                 f'<p class="meta"><a href="{self._href("thinking", index)}">▸ Thinking</a>'
                 f" ({count} characters)</p>"
             )
-            _new_block(cursor)
+            blocks.new_block(cursor)
         structured = turn.meta.get("structured") or {}
         shown = structured.get("markdown") or turn.text
         start = cursor.position()
@@ -343,7 +340,7 @@ class Transcript(QTextBrowser):
             len(shown) > MARKDOWN_LIMIT
         ):
             self._insert_plain(cursor, shown)
-            _new_block(cursor)
+            blocks.new_block(cursor)
         elif shown.strip():
 
             def link(number: int, block: markdown.CodeBlock) -> str:
@@ -352,16 +349,16 @@ class Transcript(QTextBrowser):
                     f'<p class="meta"><a href="{self._href("code", index, number)}">{what}</a></p>'
                 )
 
-            blocks = markdown.insert_markdown(
+            codes = markdown.insert_markdown(
                 cursor,
                 shown,
                 code_background=self._colors.code_background,
                 link_color=self._colors.accent,
                 code_link=link,
             )
-            for number, block in enumerate(blocks):
+            for number, block in enumerate(codes):
                 self._codes[(index, number)] = block.text
-            _new_block(cursor)
+            blocks.new_block(cursor)
         check = turn.meta.get("check")
         if check:
             end = checks_view.mark_differences(
@@ -377,7 +374,7 @@ class Transcript(QTextBrowser):
     def _render_meta(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
         block = cursor.block().blockNumber()
         cursor.insertHtml(self._meta_html(turn, index, is_last))
-        _new_block(cursor)
+        blocks.new_block(cursor)
         self._last_meta = (block, turn, index) if is_last else None
 
     def _meta_html(self, turn: Turn, index: int, is_last: bool) -> str:
@@ -389,7 +386,7 @@ class Transcript(QTextBrowser):
             links.append(f'<a href="{self._href("regenerate", index)}">Regenerate</a>')
         elif is_last:
             links.append(f'<a href="{self._href("retry", index)}">Retry</a>')
-        return f'<p class="meta">{html.escape(details(turn))} · {" · ".join(links)}</p>'
+        return f'<p class="meta">{html.escape(blocks.details(turn))} · {" · ".join(links)}</p>'
 
     def _drop_regenerate_link(self) -> None:
         """A new question makes the last answer an old one: its Regenerate link goes."""
@@ -402,31 +399,12 @@ class Transcript(QTextBrowser):
             return
         cursor = QTextCursor(block)
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
-        _remove(cursor)
+        blocks.remove(cursor)
         cursor.insertHtml(self._meta_html(turn, index, is_last=False))
 
     def _insert_plain(self, cursor: QTextCursor, text: str, streaming: bool = False) -> None:
         """Text as text, line breaks kept, long lines cut into blocks (see the module doc)."""
-        left = self._chunk_left if streaming else LINE_CHUNK
-        # Plain, not in the format of what came before (a "You" label's bold accent, a <p>'s
-        # margins on every line)
-        cursor.setCharFormat(QTextCharFormat())
-        if cursor.block().length() <= 1:
-            cursor.setBlockFormat(QTextBlockFormat())
-        first = True
-        cursor.beginEditBlock()  # one layout for the whole piece, not one per block
-        for line in text.split("\n"):
-            if not first:
-                _new_block(cursor)
-                left = LINE_CHUNK
-            first = False
-            while len(line) > left:
-                cursor.insertText(line[:left])
-                _new_block(cursor)
-                line, left = line[left:], LINE_CHUNK
-            cursor.insertText(line)
-            left -= len(line)
-        cursor.endEditBlock()
+        left = blocks.insert_plain(cursor, text, self._chunk_left if streaming else LINE_CHUNK)
         if streaming:
             self._chunk_left = left
 
@@ -466,43 +444,3 @@ class Transcript(QTextBrowser):
     def _range_changed(self, _low: int, high: int) -> None:
         if self.following:
             self.verticalScrollBar().setValue(high)
-
-
-def details(turn: Turn) -> str:
-    parts = [turn.model or "?"]
-    if turn.usage is not None and turn.usage.total_tokens is not None:
-        parts.append(f"{turn.usage.prompt_tokens} + {turn.usage.completion_tokens} tokens")
-    parts.append(format_cost(turn.cost_usd))
-    if turn.ttft_s is not None:
-        parts.append(f"first token {turn.ttft_s:.2f} s")
-    if turn.meta.get("cut_at_max_tokens"):
-        parts.append("cut at max_tokens")
-    if not turn.complete:
-        parts.append(turn.error or "incomplete")
-    return " · ".join(parts)
-
-
-def _new_block(cursor: QTextCursor) -> None:
-    """A new block in no list, with no heading, margins or character format from the one
-    before: ``insertBlock()`` copies those, so the lines after an answer ending in a list (its
-    details, the next "You") became that list's next items."""
-    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-
-
-def _remove(cursor: QTextCursor) -> None:
-    """Remove the selection; the block it leaves is plain (it would keep a removed list's
-    membership or a heading's format, and pass it on to what is inserted next)."""
-    cursor.removeSelectedText()
-    listed = cursor.block().textList()
-    if listed is not None:
-        listed.remove(cursor.block())
-    cursor.setBlockFormat(QTextBlockFormat())
-
-
-def _spaced(cursor: QTextCursor, top: int) -> None:
-    """The label block at ``cursor``: ``top`` pixels above it (none at the document's start),
-    a little below; the same on every turn (HTML's paragraph margins apply to the first only)."""
-    fmt = QTextBlockFormat()
-    fmt.setTopMargin(top if cursor.block().blockNumber() > 0 else 0)
-    fmt.setBottomMargin(2)
-    cursor.setBlockFormat(fmt)

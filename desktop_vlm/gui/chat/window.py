@@ -162,8 +162,7 @@ class ChatWindow(QMainWindow):
         return self.conversation.id if self.conversation is not None else None
 
     @property
-    def streaming(self) -> bool:
-        """An answer is coming in, or what came is still being shown (batch by batch)."""
+    def streaming(self) -> bool:  # an answer is coming in, or what came is still being shown
         return self._answering or self.transcript.streaming
 
     def selected_preset(self) -> str:
