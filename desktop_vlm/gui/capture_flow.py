@@ -102,7 +102,11 @@ class CaptureFlow(QObject):
                 else "a server on this machine (local only)"
             )
         if remote and not self._has_key(config):
-            return "read offline (no key set)" if reads_text else "no key: a server on this machine"
+            return (
+                "read offline (no key set)"
+                if reads_text
+                else "no key set: only a server on this machine can answer"
+            )
         model = (preset.model if preset else None) or profile.model or "model chosen automatically"
         return f"{urlsplit(profile.base_url).hostname}, {model}"
 

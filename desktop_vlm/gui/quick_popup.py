@@ -25,6 +25,10 @@ from desktop_vlm.gui import theme
 
 DONE_MS = 2500
 GAP = 8
+#: The card's narrowest (its size before the first show is only a hint), and its margin from
+#: the screen's edges.
+MIN_WIDTH = 240
+EDGE = 16
 
 
 class QuickPopup(QFrame):
@@ -46,11 +50,14 @@ class QuickPopup(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         colors = theme.colors(self.palette())
         self.setStyleSheet(
-            "#quick_popup { background: palette(window); border: 1px solid palette(mid);"
-            " border-radius: 8px; }"
+            # Square: a window manager without a compositor paints a rounded card's corners
+            # in the window's colour; the border reads on both themes (not palette(mid)).
+            f"#quick_popup {{ background: palette(window); border: 1px solid {colors.muted.name()};"
+            " }"
             f"QLabel#quick_error {{ color: {colors.error.name()}; }}"
         )
         self._near = near
+        self.setMinimumWidth(MIN_WIDTH)
         self.title = QLabel(title, objectName="quick_title")
         self.title.setStyleSheet("font-weight: 600;")
         self.title.setTextFormat(Qt.TextFormat.PlainText)
@@ -92,7 +99,7 @@ class QuickPopup(QFrame):
         self._show(detail, progress=False, cancel=False, retry=False)
         self.message.setVisible(bool(detail))
         self.close_button.hide()
-        self.adjustSize()
+        self._place()
         self._timer.start(DONE_MS)
 
     def warn(self, text: str) -> None:
@@ -101,7 +108,7 @@ class QuickPopup(QFrame):
         self.message.setText(f"{self.message.text()}\n⚠ {text}".strip())
         self.message.setVisible(True)
         self.close_button.show()
-        self.adjustSize()
+        self._place()
 
     def failed(self, text: str, retry: bool = True) -> None:
         self.message.setObjectName("quick_error")
@@ -117,24 +124,33 @@ class QuickPopup(QFrame):
         self.cancel_button.setVisible(cancel)
         self.retry_button.setVisible(retry)
         self.close_button.setVisible(not cancel)
-        self.adjustSize()
-        self.move(self._position())
+        self._place()
         self.show()
         self.raise_()
+        QTimer.singleShot(0, self, self._place)  # again with the size it has once shown
+
+    def _place(self) -> None:
+        self.adjustSize()
+        self.move(self._position())
 
     def _position(self) -> QPoint:
         """Below the region (above it when the screen ends), else the corner of the screen."""
-        size = self.sizeHint()
+        size = self.frameSize().expandedTo(self.sizeHint())
         near = self._near
         screen = QGuiApplication.screenAt(near.center()) if near is not None else None
         screen = screen or QGuiApplication.primaryScreen()
         area = screen.availableGeometry()
         if near is None:
-            return QPoint(area.right() - size.width() - 16, area.bottom() - size.height() - 16)
-        x = min(max(near.left(), area.left()), area.right() - size.width())
-        y = near.bottom() + GAP
-        if y + size.height() > area.bottom():
-            y = max(near.top() - GAP - size.height(), area.top())
+            x = area.right() - size.width() - EDGE
+            y = area.bottom() - size.height() - EDGE
+        else:
+            x = near.left()
+            y = near.bottom() + GAP
+            if y + size.height() > area.bottom():
+                y = near.top() - GAP - size.height()
+        # Whole on the screen, whatever the region and the card's size
+        x = max(area.left(), min(x, area.right() + 1 - size.width()))
+        y = max(area.top(), min(y, area.bottom() + 1 - size.height()))
         return QPoint(x, y)
 
     def _cancel(self) -> None:

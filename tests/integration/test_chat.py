@@ -391,3 +391,42 @@ def test_a_plain_answer_offers_copy_and_no_markdown_copy(chat, qapp):
     assert "*not* Markdown" in chat.window.transcript_text()
     chat.click("Copy")
     assert qapp.clipboard().text() == "  *not* Markdown\nline 2"
+
+
+def test_text_after_a_live_rendering_keeps_its_space(qtbot):
+    from desktop_vlm.core.completions import Delta
+    from desktop_vlm.gui.chat.transcript import Transcript
+
+    transcript = Transcript()
+    qtbot.addWidget(transcript)
+    transcript.begin_answer("m", 1, plain=False)
+    # GIVEN the first piece shown at once as Markdown (which drops its trailing space)...
+    transcript.append(Delta("The "))
+    # ...and the next ones shown as they come, before the next rendering
+    transcript.append(Delta("**items** are"))
+    transcript.flush()
+    transcript.append(Delta(":\n\n"))
+    transcript.flush()
+    transcript.append(Delta("- one"))
+    transcript.flush()
+    shown = transcript.toPlainText()
+    # THEN the words stay apart (as text until the next rendering, or rendered)
+    assert "The **items** are:\n" in shown or "The items are:\n" in shown, shown
+    assert shown.rstrip().endswith("- one") or shown.rstrip().endswith("one"), shown
+
+
+def test_a_long_code_line_wraps_in_the_window(chat):
+    # GIVEN an answer with a code line far wider than the window
+    line = "result = compute(" + ", ".join(f"argument_{i}" for i in range(60)) + ")"
+    chat.api.enqueue(Stream(f"Here:\n\n```python\n{line}\n```\n"))
+    chat.ask()
+    chat.wait_idle()
+    chat.window.resize(700, 500)
+    chat.window.show()
+    chat.qtbot.waitExposed(chat.window)
+    transcript = chat.window.transcript
+    chat.qtbot.wait(100)
+    # THEN the transcript has no horizontal scroll bar: the line wraps, all of it there
+    assert transcript.horizontalScrollBar().maximum() == 0
+    assert line in chat.window.transcript_text().replace("\n", "")
+    assert "Copy python code" in chat.links()

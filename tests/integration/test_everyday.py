@@ -323,6 +323,13 @@ def test_a_person_who_scrolled_up_stays_where_they_are(chat, qtbot, qapp):
     chat.wait_text("Line 79 of the new answer.")
     chat.wait_idle()
     assert abs(bar.value() - where) <= 4 and bar.value() < bar.maximum()
+    # AND a question they ask brings the view back to the end, where its answer comes
+    chat.api.enqueue(Stream(["Short ", "answer."]))
+    chat.type_question("One more?")
+    chat.wait_text("Short answer.")
+    chat.wait_idle()
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=WAIT)
+    assert bottom_line_visible(transcript, "Short answer.")
 
 
 # --- 4. the ask preset ------------------------------------------------------------------------
@@ -390,6 +397,39 @@ def test_quick_card_cancel_stops_the_request_and_copies_nothing(chat, qapp, qtbo
     qtbot.waitUntil(lambda: card() is None, timeout=WAIT)
     qtbot.wait(200)
     assert qapp.clipboard().text() == BEFORE and chat.copied == []
+
+
+@pytest.mark.parametrize("where", ["no region", "region at the bottom right", "region off right"])
+def test_quick_card_is_whole_on_the_screen(qtbot, where):
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QGuiApplication
+
+    from desktop_vlm.gui.quick_popup import QuickPopup
+
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    near = {
+        "no region": None,  # a clipboard image: the corner of the screen
+        "region at the bottom right": QRect(area.right() - 60, area.bottom() - 30, 50, 20),
+        "region off right": QRect(area.right() - 5, area.top() + 100, 300, 40),
+    }[where]
+    popup = QuickPopup("Extract text", near)
+    qtbot.addWidget(popup)
+    popup.working("Reading text…")
+    qtbot.waitExposed(popup)
+    qtbot.wait(50)
+    for state in ("working", "done", "warned"):
+        # THEN the whole card, its buttons too, is on the screen, in every state
+        frame = popup.frameGeometry()
+        assert area.contains(frame), (state, frame, area)
+        button = popup.cancel_button if state == "working" else popup.close_button
+        if button.isVisible():
+            corner = button.mapToGlobal(button.rect().bottomRight())
+            assert area.contains(corner), (state, corner, area)
+        if state == "working":
+            popup.done("219 characters copied", "CAFÉ LUMEN 12 Harbour Street " * 4)
+        elif state == "done":
+            popup.warn("2 figures read differently offline: 15.89 and 4821")
+        qtbot.wait(50)
 
 
 def test_quick_card_shows_a_failure_and_retry_sends_the_same_image(chat, qapp, qtbot):

@@ -270,7 +270,7 @@ def test_local_only_refuses_a_model_preset_on_a_cloud_profile_without_a_lookup(
     ("key", "local_only", "preset", "expected"),
     [
         (None, False, "ocr", "read offline (no key set)"),
-        (None, False, "describe", "no key: a server on this machine"),
+        (None, False, "describe", "no key set: only a server on this machine can answer"),
         ("sk-test-" + "x" * 32, False, "describe", "api.openai.com, model chosen automatically"),
         ("sk-test-" + "x" * 32, True, "ocr", "read offline (local only)"),
         ("sk-test-" + "x" * 32, True, "describe", "a server on this machine (local only)"),

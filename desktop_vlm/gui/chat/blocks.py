@@ -3,6 +3,9 @@ bounded blocks, the label spacing, and the details line under an answer."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
+
 from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
 
 from desktop_vlm.core.conversation import Turn
@@ -75,3 +78,16 @@ def spaced(cursor: QTextCursor, top: int) -> None:
     fmt.setTopMargin(top if cursor.block().blockNumber() > 0 else 0)
     fmt.setBottomMargin(2)
     cursor.setBlockFormat(fmt)
+
+
+def meta_html(turn: Turn, index: int, href: Callable[[str, int], str], *, is_last: bool) -> str:
+    """The line under an answer: its details and links (``href(kind, index)`` makes one)."""
+    links = [f'<a href="{href("copy", index)}">Copy</a>']
+    if not turn.meta.get("plain") or (turn.meta.get("structured") or {}).get("markdown"):
+        # Plain text (OCR) has no Markdown of its own: the link would copy the same text.
+        links.append(f'<a href="{href("copymd", index)}">Copy Markdown</a>')
+    if is_last and turn.complete:
+        links.append(f'<a href="{href("regenerate", index)}">Regenerate</a>')
+    elif is_last:
+        links.append(f'<a href="{href("retry", index)}">Retry</a>')
+    return f'<p class="meta">{html.escape(details(turn))} · {" · ".join(links)}</p>'

@@ -186,4 +186,7 @@ def _paint(document: QTextDocument, first: int, last: int, background: QColor) -
         fmt.setLeftMargin(max(fmt.leftMargin(), 8))
         fmt.setTopMargin(4 if number == first else 0)
         fmt.setBottomMargin(4 if number == last else 0)
+        # A long code line wraps inside the window (a block cannot scroll on its own, and a
+        # non-breaking line gave the whole transcript a horizontal scroll bar).
+        fmt.setNonBreakableLines(False)
         QTextCursor(block).setBlockFormat(fmt)

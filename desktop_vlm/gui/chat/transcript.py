@@ -81,6 +81,7 @@ class Transcript(QTextBrowser):
         self._streamed_len = 0
         self._rendered_at = 0.0
         self._chunk_left = LINE_CHUNK
+        self._dropped = ""  # the trailing whitespace the last live rendering did not show
         self._finishing: tuple[Turn, int] | None = None  # the end, once all pending is shown
         self._last_meta: tuple[int, Turn, int] | None = None  # block, turn, index
         self._error_start = -1  # where the last error shown starts, until the next question
@@ -109,6 +110,9 @@ class Transcript(QTextBrowser):
         self.following = True
 
     def add_question(self, turn: Turn) -> None:
+        """A question, and the view back at the end (the person just asked it: the answer comes
+        there, even if they had scrolled up to read)."""
+        self.following = True
         self.flush_all()
         self._drop_error()
         self._drop_regenerate_link()
@@ -258,7 +262,12 @@ class Transcript(QTextBrowser):
             if self._streamed_len - len(text) <= LIVE_MARKDOWN_LIMIT < self._streamed_len:
                 self._render_streamed(plain=True)  # past the live limit: plain from here on
             else:
-                self._insert_plain(self._end(), text, streaming=True)
+                # The Markdown shown drops the text's trailing spaces and line breaks: what
+                # follows it until the next rendering starts after them ("The" + "items").
+                gap = ""
+                if self._dropped:
+                    gap, self._dropped = ("\n" if "\n" in self._dropped else " "), ""
+                self._insert_plain(self._end(), gap + text, streaming=True)
             if live and not self._render_timer.isActive():
                 self._render_timer.start()
         self.follow()
@@ -308,6 +317,7 @@ class Transcript(QTextBrowser):
                 code_background=self._colors.code_background,
                 link_color=self._colors.accent,
             )
+        self._dropped = "" if plain else text[len(text.rstrip()) :]
         self._rendered_at = time.monotonic()
 
     def _stop_stream(self) -> None:
@@ -315,6 +325,7 @@ class Transcript(QTextBrowser):
         self._render_timer.stop()
         self._pending.clear()
         self._finishing = None
+        self._dropped = ""
         self._answer_start = -1
         self._answer_index = -1
 
@@ -373,20 +384,9 @@ class Transcript(QTextBrowser):
 
     def _render_meta(self, cursor: QTextCursor, turn: Turn, index: int, *, is_last: bool) -> None:
         block = cursor.block().blockNumber()
-        cursor.insertHtml(self._meta_html(turn, index, is_last))
+        cursor.insertHtml(blocks.meta_html(turn, index, self._href, is_last=is_last))
         blocks.new_block(cursor)
         self._last_meta = (block, turn, index) if is_last else None
-
-    def _meta_html(self, turn: Turn, index: int, is_last: bool) -> str:
-        links = [f'<a href="{self._href("copy", index)}">Copy</a>']
-        if not turn.meta.get("plain") or (turn.meta.get("structured") or {}).get("markdown"):
-            # Plain text (OCR) has no Markdown of its own: the link would copy the same text.
-            links.append(f'<a href="{self._href("copymd", index)}">Copy Markdown</a>')
-        if is_last and turn.complete:
-            links.append(f'<a href="{self._href("regenerate", index)}">Regenerate</a>')
-        elif is_last:
-            links.append(f'<a href="{self._href("retry", index)}">Retry</a>')
-        return f'<p class="meta">{html.escape(blocks.details(turn))} · {" · ".join(links)}</p>'
 
     def _drop_regenerate_link(self) -> None:
         """A new question makes the last answer an old one: its Regenerate link goes."""
@@ -400,7 +400,7 @@ class Transcript(QTextBrowser):
         cursor = QTextCursor(block)
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         blocks.remove(cursor)
-        cursor.insertHtml(self._meta_html(turn, index, is_last=False))
+        cursor.insertHtml(blocks.meta_html(turn, index, self._href, is_last=False))
 
     def _insert_plain(self, cursor: QTextCursor, text: str, streaming: bool = False) -> None:
         """Text as text, line breaks kept, long lines cut into blocks (see the module doc)."""
