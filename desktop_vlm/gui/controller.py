@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 KEEP_WITH_HISTORY = 4
 KEEP_WITHOUT = 20
+#: What a quick card says while the preview before sending waits for the person.
+PREVIEW_WAITS = "Check the preview: Send or Cancel"
 
 Grabber = Callable[["str | None"], list[ScreenGrab]]  # forced handler name, or None
 ClipboardReader = Callable[[], "RawImage | str | None"]
@@ -109,6 +111,8 @@ class Controller(QObject):
         )
         self.answers = AnswerFlow(self, parent=self)
         self._gate = SendGate(self.session, worker, lambda: self.chat.window, parent=self)
+        self._gate.asking.connect(lambda rid: self._cards.working(rid, PREVIEW_WAITS))
+        self._gate.decided.connect(self._sent_or_not)
         worker.models_ready.connect(self._models_ready)
         self.history.problem.connect(
             lambda text: self._notifier.notify("History", text, error=True)
@@ -223,6 +227,11 @@ class Controller(QObject):
             working_text(request.preset.title, request.preset.offline),
             lambda rid=request.id: self._cancel_quick(rid),
         )
+
+    def _sent_or_not(self, request_id: int, send: bool) -> None:
+        request = self.session.request(request_id)
+        if send and request is not None:
+            self._cards.working(request_id, working_text(request.preset.title, offline=False))
 
     def _cancel_quick(self, request_id: int) -> None:
         request = self.session.request(request_id)

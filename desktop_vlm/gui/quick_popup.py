@@ -216,5 +216,11 @@ class QuickCards:
         card = self._recent.get(request_id)
         return card if card is not None and card.isVisible() else None
 
+    def working(self, request_id: int, text: str) -> None:
+        """Say what the request's card waits for now (the preview, then the answer)."""
+        card = self._open.get(request_id)
+        if card is not None:
+            card.working(text)
+
     def __contains__(self, request_id: int) -> bool:
         return request_id in self._open

@@ -9,7 +9,7 @@ engine send nothing and are never previewed.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from desktop_vlm.core.session import ChatSession, Request
@@ -17,6 +17,10 @@ from desktop_vlm.gui.preview import SendPreview
 
 
 class SendGate(QObject):
+    #: The preview of a request is shown (request id); the person decided (id, send).
+    asking = Signal(int)
+    decided = Signal(int, bool)
+
     def __init__(self, session: ChatSession, worker, window_of, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self._session = session
@@ -62,8 +66,10 @@ class SendGate(QObject):
             if send:
                 self._approved.add(key)
             self._worker.approve(request_id, send)
+            self.decided.emit(request_id, send)
 
         preview.decided.connect(decided)
+        self.asking.emit(request_id)
         preview.show()
         preview.raise_()
         preview.activateWindow()

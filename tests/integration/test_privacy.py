@@ -202,6 +202,9 @@ def test_a_quick_preset_waits_for_the_preview_too(make_chat, fake_api, qtbot):
     chat.ask("ocr", raw(screen([PLAIN[0]])))
     qtbot.waitUntil(lambda: top_level("send_preview") is not None, timeout=WAIT)
     assert chat.copied == [] and chat.chat_requests() == []
+    # the card near the region says what it waits for: the person, not the model
+    card = top_level("quick_popup")
+    qtbot.waitUntil(lambda: card.message.text() == "Check the preview: Send or Cancel")
     qtbot.mouseClick(
         top_level("send_preview").findChild(QWidget, "preview_send"), Qt.MouseButton.LeftButton
     )
