@@ -257,6 +257,7 @@ def test_empty_key_field_keeps_the_stored_key_and_remove_key_deletes_it(qtbot, o
     # THEN the dialog says where the key is, never the key itself
     assert dialog.provider.key_status.text() == "Stored in the keyring"
     assert dialog.provider.api_key.text() == ""
+    assert "leave empty to keep the stored key" in dialog.provider.api_key.placeholderText()
     # WHEN the person saves with the key field left empty
     dialog.apply()
     wait_idle(qtbot, dialog)
@@ -266,8 +267,11 @@ def test_empty_key_field_keeps_the_stored_key_and_remove_key_deletes_it(qtbot, o
     assert dialog.provider.key_remove.isEnabled()
     qtbot.mouseClick(dialog.provider.key_remove, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.provider.key_status.text() == "Not set", timeout=20000)
-    # THEN it is gone from the keyring
+    # THEN it is gone from the keyring, and the field no longer speaks of keeping a key
     assert keys.get("hyperbolic") is None
+    assert dialog.provider.api_key.placeholderText() == (
+        "Paste the provider's API key to store it in the keyring"
+    )
 
 
 def test_key_from_the_environment_is_named(qtbot, open_dialog, monkeypatch):

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 #: What "Add profile" proposes: Ollama's OpenAI-compatible endpoint on this machine.
 NEW_PROFILE_URL = "http://127.0.0.1:11434/v1"
+#: The key field's hint: without a stored key, and with one.
+KEY_HINTS = {
+    False: "Paste the provider's API key to store it in the keyring",
+    True: "Paste a new key to replace it; leave empty to keep the stored key",
+}
 _MODEL_AUTO_HINT = "Automatic: a vision model from the server's list"
 
 
@@ -125,7 +130,7 @@ class ProviderPage(QWidget):
 
         self.api_key = QLineEdit(objectName="api_key")
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setPlaceholderText("Paste a new key to store it; leave empty to keep the key")
+        self.api_key.setPlaceholderText(KEY_HINTS[False])
         self.api_key.installEventFilter(self)
         self.key_show = QToolButton(objectName="key_show")
         self.key_show.setText("Show")
@@ -354,6 +359,7 @@ class ProviderPage(QWidget):
             url = self.profiles[name].base_url if name in self.profiles else ""
             self.key_status.setText(key_status_text(source, url))
             self.key_remove.setEnabled(source.kind == "keyring")
+            self.api_key.setPlaceholderText(KEY_HINTS[source.kind == "keyring"])
 
         self._run(lambda: self._keys.source(name), done)
 
