@@ -840,6 +840,26 @@ def test_history_lists_titles_with_previews_and_no_failed_attempts(chat, qtbot):
     assert not set("*`") & set(hit), hit
 
 
+def test_a_new_conversation_waiting_for_its_answer_marks_no_other_in_the_list(chat, qtbot):
+    # GIVEN an answered capture, shown and marked in the history list
+    chat.api.enqueue(Stream("A red square."), Stream(["Blue."], pause_after=0))
+    chat.ask()
+    chat.wait_idle()
+    qtbot.waitUntil(lambda: len(chat.history_entries()) == 1, timeout=WAIT)
+    chat.window.show_conversation(chat.window.conversation, "Describe")
+    assert [i.text().split("\n")[0] for i in chat.window.history.list.selectedItems()] == [
+        "Describe"
+    ]
+    # WHEN a second capture waits for its first token
+    chat.ask("describe", raw_image(20, 20))
+    chat.wait_requests(2)
+    # THEN the list marks nothing: the conversation shown is not the first one
+    assert chat.window.history.list.selectedItems() == []
+    chat.api.release()
+    chat.wait_text("Blue.")
+    chat.wait_idle()
+
+
 def test_export_proposes_the_documents_folder(chat, monkeypatch):
     chat.api.enqueue(Stream("An answer."))
     chat.ask()

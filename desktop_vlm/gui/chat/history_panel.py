@@ -43,6 +43,13 @@ class HistoryPanel(QWidget):
         self.list.setMinimumWidth(190)
         self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # Each conversation apart from the next (its three lines read as one entry)
+        self.list.setStyleSheet(
+            "QListWidget#history_list::item { padding: 4px 2px;"
+            " border-bottom: 1px solid palette(mid); }"
+            "QListWidget#history_list::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }"
+        )
         self.list.itemActivated.connect(self._activated)
         self.list.itemClicked.connect(self._activated)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -78,6 +85,11 @@ class HistoryPanel(QWidget):
                 self.list.setCurrentItem(item)
                 self.list.blockSignals(False)
                 return
+        # Not in the list (yet: a new conversation waits for its answer): no other is marked
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(-1)
+        self.list.clearSelection()
+        self.list.blockSignals(False)
 
     def _activated(self, item: QListWidgetItem) -> None:
         conversation_id = item.data(Qt.ItemDataRole.UserRole)

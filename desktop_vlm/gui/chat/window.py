@@ -192,8 +192,8 @@ class ChatWindow(QMainWindow):
     def show_pending(self, title: str, image: QImage | None) -> None:
         """A new conversation whose image is still being prepared."""
         self._keep_draft()
-        self.conversation = None
-        self._region = None
+        self.conversation, self._region = None, None
+        self.history.mark_current(None)  # it is not in the list until it has an answer
         self.transcript.reset()
         self.header.title.setText(title)
         self.header.subtitle.setText("")
