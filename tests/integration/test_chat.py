@@ -430,3 +430,19 @@ def test_a_long_code_line_wraps_in_the_window(chat):
     assert transcript.horizontalScrollBar().maximum() == 0
     assert line in chat.window.transcript_text().replace("\n", "")
     assert "Copy python code" in chat.links()
+
+
+def test_copy_and_regenerate_are_offered_only_with_an_answer(chat):
+    # GIVEN a first question that failed: nothing to copy or regenerate yet
+    chat.api.enqueue(Status(500), Stream("A red square."))
+    chat.ask()
+    chat.wait_text("HTTP 500")
+    chat.wait_idle()
+    window = chat.window
+    assert not window.action_copy_answer.isEnabled()
+    assert not window.action_regenerate.isEnabled()
+    # WHEN it is retried and answered, THEN both are there
+    chat.click("Retry")
+    chat.wait_text("A red square.")
+    chat.wait_idle()
+    assert window.action_copy_answer.isEnabled() and window.action_regenerate.isEnabled()

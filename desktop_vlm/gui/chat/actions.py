@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QStandardPaths
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from desktop_vlm.core.conversation import Conversation
 from desktop_vlm.gui.chat import markdown
@@ -68,3 +68,20 @@ def export_markdown(parent, conversation: Conversation | None, title: str) -> No
         parent.status.setText(f"Could not export to {path}: {exc.strerror or exc}")
         return
     parent.status.setText(f"Exported to {path}")
+
+
+def add_toolbar(window: QMainWindow, *entries: tuple) -> None:
+    """The window's toolbar: (attribute name, text, slot, shortcut or None) per action; each
+    action is also the window's attribute of that name."""
+    toolbar = window.addToolBar("Conversation")
+    toolbar.setObjectName("toolbar")
+    toolbar.setMovable(False)
+    for name, text, slot, shortcut in entries:
+        action = QAction(text, window)
+        action.setObjectName(name)
+        action.triggered.connect(lambda _checked=False, slot=slot: slot())
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setToolTip(f"{text} ({shortcut})")
+        toolbar.addAction(action)
+        setattr(window, name, action)

@@ -19,7 +19,6 @@ import time
 
 from PySide6.QtCore import QEvent, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QAction,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
@@ -126,24 +125,14 @@ class ChatWindow(QMainWindow):
         splitter.setSizes([220, 760])
         self.setCentralWidget(splitter)
 
-        toolbar = self.addToolBar("Conversation")
-        toolbar.setObjectName("toolbar")
-        toolbar.setMovable(False)
-        for name, text, slot, shortcut in (
+        actions.add_toolbar(
+            self,
             ("action_new_capture", "New capture", self._capture, "Ctrl+N"),
             ("action_copy_answer", "Copy answer", self.copy_last_answer, "Ctrl+Shift+C"),
             ("action_regenerate", "Regenerate", self._regenerate_last, "Ctrl+R"),
             ("action_export", "Export Markdown…", self.export_markdown, "Ctrl+E"),
             ("action_settings", "Settings", self.settings_requested.emit, None),
-        ):
-            action = QAction(text, self)
-            action.setObjectName(name)
-            action.triggered.connect(lambda _checked=False, slot=slot: slot())
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-                action.setToolTip(f"{text} ({shortcut})")
-            toolbar.addAction(action)
-            setattr(self, name, action)
+        )
 
     def _shortcuts(self) -> None:
         QShortcut(QKeySequence.StandardKey.Close, self, activated=self.close)
@@ -303,7 +292,11 @@ class ChatWindow(QMainWindow):
         self._answering = answering
         self.composer.set_busy(answering)
         self.progress.setVisible(answering)
-        self.action_regenerate.setEnabled(not answering)
+        answered = self.conversation is not None and any(  # what Copy and Regenerate act on
+            turn.role == "assistant" and turn.text for turn in self.conversation.turns
+        )
+        self.action_regenerate.setEnabled(not answering and answered)
+        self.action_copy_answer.setEnabled(answered)
 
     def transcript_text(self) -> str:
         return self.transcript.text()
