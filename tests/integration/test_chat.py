@@ -446,3 +446,24 @@ def test_copy_and_regenerate_are_offered_only_with_an_answer(chat):
     chat.wait_text("A red square.")
     chat.wait_idle()
     assert window.action_copy_answer.isEnabled() and window.action_regenerate.isEnabled()
+
+
+def test_tilde_fences_and_fences_in_list_items_have_their_copy_links(chat, qapp):
+    answer = (
+        "First:\n\n~~~python\nprint('tilde')\n~~~\n\n"
+        "1. Install it:\n\n   ```bash\n   pip install thing\n   ```\n"
+        "2. Run it:\n\n   ~~~\n   thing --help\n   ~~~\n"
+    )
+    chat.api.enqueue(Stream(answer))
+    chat.ask()
+    chat.wait_idle()
+    # THEN each of the three blocks has its link, and each copies exactly its code
+    links = chat.links()
+    assert {"Copy python code", "Copy bash code", "Copy code"} <= set(links), links
+    for label, code in (
+        ("Copy python code", "print('tilde')"),
+        ("Copy bash code", "pip install thing"),
+        ("Copy code", "thing --help"),
+    ):
+        chat.click(label)
+        assert qapp.clipboard().text() == code, label
