@@ -818,3 +818,17 @@ def test_the_offline_profile_needs_nothing(qtbot, open_dialog):
     dialog.provider.show_profile("offline")
     assert not dialog.provider.base_url.isEnabled() and not dialog.provider.api_key.isEnabled()
     assert "without a key" in dialog.provider.test_result.text()
+
+
+def test_the_provider_page_notes_take_the_lines_their_text_needs(qtbot, open_dialog):
+    # GIVEN the provider page with its two notes: no local server, and a base URL override
+    dialog = open_dialog(discover=lambda: [], overridden_url="http://127.0.0.1:41661/v1")
+    found, note = dialog.provider.found, dialog.provider.override_note
+    qtbot.waitUntil(lambda: found.text().startswith("No model server"), timeout=20000)
+    qtbot.wait(50)
+    line = found.fontMetrics().lineSpacing()
+    # THEN the one-line note is one line high (it took three, its text centred in blank space),
+    # and the longer one as many lines as it wraps to at its width
+    assert found.height() < 2 * line, (found.height(), line)
+    assert note.height() <= note.heightForWidth(note.width()) + 2, note.height()
+    assert found.geometry().bottom() < note.geometry().top() <= found.geometry().bottom() + line

@@ -1,4 +1,5 @@
-"""Small pieces every settings page uses: a row of widgets, and failures in words."""
+"""Small pieces every settings page uses: a row of widgets, a label that wraps to the height it
+needs, and failures in words."""
 
 from __future__ import annotations
 
@@ -6,13 +7,33 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QAbstractButton, QHBoxLayout, QWidget
+from PySide6.QtCore import QSize
+from PySide6.QtWidgets import QAbstractButton, QHBoxLayout, QLabel, QWidget
 
 from desktop_vlm.core.config import Profile
 from desktop_vlm.core.errors import VlmError
 from desktop_vlm.core.urls import needs_key
 
 log = logging.getLogger(__name__)
+
+
+class WrappingLabel(QLabel):
+    """A word-wrapped label as tall as its text at the width it has: a form layout sizes rows
+    by the size hint, and QLabel's hint is for a narrow width (one short line took three)."""
+
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        hint = super().sizeHint()
+        if self.isVisible() and self.text():  # laid out: its width is the real one
+            return QSize(hint.width(), self.heightForWidth(self.width()))
+        return hint
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's signature
+        super().resizeEvent(event)
+        self.updateGeometry()  # the height it needs changed with the width
 
 
 def in_words(error: BaseException) -> str:

@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QWidget
 
 from desktop_vlm.core.config import Profile
 from desktop_vlm.core.providers import CATALOG
 from desktop_vlm.gui.pool import run_in_pool
+from desktop_vlm.gui.settings.common import WrappingLabel
 
 
 def catalog_menu(
@@ -37,14 +38,13 @@ def catalog_menu(
     return menu
 
 
-class FoundServers(QLabel):
+class FoundServers(WrappingLabel):
     """ "Found on this machine: Ollama (qwen2.5vl:7b)": a click uses that server."""
 
     use = Signal(object)  # the discovery.LocalServer clicked
 
     def __init__(self) -> None:
         super().__init__(objectName="local_servers")
-        self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.linkActivated.connect(self._clicked)
         self._servers: dict[str, object] = {}

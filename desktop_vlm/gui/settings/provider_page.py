@@ -31,6 +31,7 @@ from desktop_vlm.core.errors import ConfigError, KeyringError
 from desktop_vlm.core.urls import check_endpoint, needs_key
 from desktop_vlm.gui.pool import run_in_pool
 from desktop_vlm.gui.settings.common import (
+    WrappingLabel,
     connection_summary,
     in_words,
     key_status_text,
@@ -117,8 +118,7 @@ class ProviderPage(QWidget):
         self.found = FoundServers()
         self.found.use.connect(self._use_found)
         form.addRow("", self.found)
-        self.override_note = QLabel(objectName="override_note")
-        self.override_note.setWordWrap(True)
+        self.override_note = WrappingLabel(objectName="override_note")
         self.override_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.override_note.setVisible(bool(self._overridden_url))
         if self._overridden_url:
