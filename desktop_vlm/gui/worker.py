@@ -250,7 +250,7 @@ class StreamWorker(QObject):
             return
         # None when there is no reading to compare with: the GUI stops waiting for it either way
         check = compare_with_offline(answer, reading).to_json() if reading is not None else None
-        self.checked.emit(job.request_id, check)
+        _send(self.checked, job.request_id, check)
 
     def _offline(self, job: Job) -> object:
         """The offline engine's reading, delivered as an answer of its own."""
@@ -286,12 +286,21 @@ class StreamWorker(QObject):
 
     def _emit(self, job: Job, signal: Signal, value: object) -> None:
         if not job.cancellation.cancelled:
-            signal.emit(job.request_id, value)
+            _send(signal, job.request_id, value)
 
     def _finish(self, job: Job, signal: Signal, value: object) -> None:
         with self._lock:
             self._jobs.pop(job.request_id, None)
-        signal.emit(job.request_id, value)
+        _send(signal, job.request_id, value)
+
+
+def _send(signal: Signal, request_id: int, value: object) -> None:
+    """Emit from the pool thread; once the app has closed the worker there is no one to tell
+    (a reading or a check that ends during quit), which is not an error."""
+    try:
+        signal.emit(request_id, value)
+    except RuntimeError as exc:  # "Signal source has been deleted"
+        log.debug("request %d ended after the worker closed: %s", request_id, exc)
 
 
 def host_of(config: Config) -> str:
