@@ -146,8 +146,6 @@ class Transcript(QTextBrowser):
         if so_far:
             self._pending.append(so_far)
             self.flush()
-            if self._pending:
-                self._flush_timer.start()
         self.follow()
 
     def append(self, delta: Delta) -> None:
@@ -232,16 +230,13 @@ class Transcript(QTextBrowser):
     # --- streaming ------------------------------------------------------------------------
 
     def flush_all(self) -> None:
-        """Show everything pending now (and end the answer if its end was waiting)."""
+        """Show everything pending now (the last batch ends the answer if its end waited)."""
         while self._pending:
             self.flush()
-        if self._finishing is not None:
-            self._finish(*self._finishing)
 
     def flush(self) -> None:
+        """One batch of what is pending; the rest waits for the flush timer (started here)."""
         if not self._pending:
-            if self._finishing is not None:
-                self._finish(*self._finishing)
             return
         text = "".join(self._pending)
         self._pending.clear()
