@@ -48,12 +48,15 @@ def tesseract_text(path: Path) -> str:
 
 def accuracy(folder: Path) -> tuple[list[Figure], list[str]]:
     engine = OcrEngine()
+    float_engine = OcrEngine(precision="float")
     rows = []
+    float_cer = []
     for sample in st.accuracy_samples():
         img = st.render_chromium(sample, folder)
         path = folder / f"{sample.name}.png"
         img.save(path)
         ours = engine.read(path).text
+        float_cer.append(st.cer(float_engine.read(path).text, sample.text))
         theirs = tesseract_text(path)
         rows.append(
             (
@@ -90,8 +93,10 @@ def accuracy(folder: Path) -> tuple[list[Figure], list[str]]:
         ),
     ]
     notes = [
+        f"OCR accuracy of the float models the int8 ones were made from: CER "
+        f"{sum(float_cer) / n:.2%} (ours, int8: {our_cer:.2%})",
         "OCR accuracy per image (CER ours / Tesseract, words ours / Tesseract): "
-        + "; ".join(f"{r[0]} {r[1]:.1%}/{r[2]:.1%}, {r[3]:.0%}/{r[4]:.0%}" for r in rows)
+        + "; ".join(f"{r[0]} {r[1]:.1%}/{r[2]:.1%}, {r[3]:.0%}/{r[4]:.0%}" for r in rows),
     ]
     return figures, notes
 
@@ -110,6 +115,7 @@ def whole_process(crop: Path, runs: int) -> tuple[list[Figure], list[str]]:
     tess = [TESSERACT, str(crop), "-"]
     commands = {
         "ours": (ours, _env()),
+        "float": ([*ours, "--precision", "float"], _env()),
         "tess": (tess, _env()),
         "tess1": (tess, _env(True)),
     }
@@ -143,7 +149,8 @@ def whole_process(crop: Path, runs: int) -> tuple[list[Figure], list[str]]:
         ),
     ]
     notes = [
-        f"OCR whole process: ours {spread(times['ours'])}, tesseract {spread(times['tess'])}, "
+        f"OCR whole process: ours {spread(times['ours'])}, "
+        f"ours with the float models {spread(times['float'])}, tesseract {spread(times['tess'])}, "
         f"tesseract single-threaded {spread(times['tess1'])}"
     ]
     return figures, notes

@@ -141,24 +141,52 @@ def test_a_reading_past_its_time_limit_is_stopped(engine: OcrEngine) -> None:
     assert info.value.exit_code == ExitCode.CONFIG
 
 
-def test_a_missing_engine_says_what_to_install(tmp_path: Path) -> None:
-    # GIVEN a rapidocr package without its models shadowing the real one
-    (tmp_path / "rapidocr").mkdir()
-    (tmp_path / "rapidocr" / "__init__.py").write_text("")
+def _read_with_shadow(
+    tmp_path: Path, package: str, init: str, *args: str
+) -> subprocess.CompletedProcess:
+    """The command line reading an image with ``package`` replaced by one made of ``init``."""
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text(init)
     image = tmp_path / "x.png"
     Image.new("RGB", (64, 32), "white").save(image)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
-    # WHEN the command line reads an image
-    proc = subprocess.run(
-        [sys.executable, "-m", "desktop_vlm.services.ocr", str(image)],
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_vlm.services.ocr", *args, str(image)],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_missing_engine_says_what_to_install(tmp_path: Path) -> None:
+    # GIVEN an onnxruntime that cannot be imported shadowing the real one
+    init = "raise ImportError('libonnxruntime.so: cannot open shared object file')\n"
+    # WHEN the command line reads an image
+    proc = _read_with_shadow(tmp_path, "onnxruntime", init)
+    # THEN one line says what is missing and how to install it, with the CONFIG exit code
+    assert proc.returncode == ExitCode.CONFIG
+    assert "libonnxruntime.so" in proc.stderr
+    assert "pip install" in proc.stderr and "onnxruntime" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_all_scripts_without_rapidocr_says_what_to_install(tmp_path: Path) -> None:
+    # GIVEN a rapidocr package without its models shadowing the real one (the int8 Latin
+    # models ship with the app; reading every script needs rapidocr's float recogniser)
+    proc = _read_with_shadow(tmp_path, "rapidocr", "", "--all-scripts")
     # THEN one line says what is missing and how to install it, with the CONFIG exit code
     assert proc.returncode == ExitCode.CONFIG
     assert "pip install" in proc.stderr and "rapidocr" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_shipped_int8_models_read_without_rapidocr(tmp_path: Path) -> None:
+    # GIVEN a rapidocr package without its models shadowing the real one
+    # WHEN the command line reads a blank image with the default (Latin, int8) models
+    proc = _read_with_shadow(tmp_path, "rapidocr", "")
+    # THEN it reads (nothing), without needing rapidocr
+    assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
 
 

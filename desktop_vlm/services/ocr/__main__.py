@@ -18,11 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="the whole result as JSON")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--all-scripts", action="store_true", help="every script the model knows")
+    parser.add_argument(
+        "--precision",
+        choices=("int8", "float"),
+        default="int8",
+        help="int8 models shipped with the app (default) or rapidocr's float ones",
+    )
     args = parser.parse_args(argv)
 
     from desktop_vlm.services.ocr.engine import OcrEngine
 
-    engine = OcrEngine(alphabet="all" if args.all_scripts else "latin")
+    engine = OcrEngine(alphabet="all" if args.all_scripts else "latin", precision=args.precision)
     try:
         result = engine.read(args.image, timeout=args.timeout)
     except VlmError as exc:

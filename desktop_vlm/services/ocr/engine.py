@@ -1,7 +1,8 @@
 """The offline OCR engine, in this process: an image in, an :class:`OcrResult` out.
 
-It runs PP-OCRv6's detector and recogniser (shipped in the rapidocr wheel) on onnxruntime and
-does the small pre- and post-processing itself, so a reading costs numpy, onnxruntime and
+It runs PP-OCRv6's detector and recogniser (int8 versions of the rapidocr wheel's models, see
+``models``) on onnxruntime and does the small pre- and post-processing itself, so a reading
+costs numpy, onnxruntime and
 Pillow and nothing else: no OpenCV, no rapidocr import, no network. Screen text is upright and
 horizontal, so there is no angle classifier (rapidocr's turned whole lines of clean text upside
 down in our trials).
@@ -47,10 +48,9 @@ DEFAULT_TIMEOUT = 60.0
 Source = RawImage | bytes | bytearray | memoryview | str | os.PathLike[str] | Any
 
 
-def engine_info(alphabet: str = "latin") -> str:
-    """Engine and model name, e.g. "rapidocr 3.10.0 (PP-OCRv6 small)", without loading."""
-    scripts = "" if alphabet == "latin" else ", all scripts"
-    return f"rapidocr {models.package_version()} ({models.MODEL_NAME}{scripts})"
+def engine_info(alphabet: str = "latin", precision: str = "int8") -> str:
+    """Engine and model name, e.g. "rapidocr 3.10.0 (PP-OCRv6 small, int8)", without loading."""
+    return models.files(alphabet, precision).name
 
 
 def is_available() -> bool:
@@ -61,11 +61,16 @@ def is_available() -> bool:
 class OcrEngine:
     """PP-OCR on onnxruntime. Thread-safe; models load on first use and stay loaded."""
 
-    def __init__(self, *, threads: int | None = None, alphabet: str = "latin") -> None:
+    def __init__(
+        self, *, threads: int | None = None, alphabet: str = "latin", precision: str = "int8"
+    ) -> None:
         if alphabet not in ("latin", "all"):
             raise ValueError(f"alphabet must be 'latin' or 'all', not {alphabet!r}")
+        if precision not in models.PRECISIONS:
+            raise ValueError(f"precision must be one of {models.PRECISIONS}, not {precision!r}")
         self.threads = threads or models.default_threads()
         self.alphabet = alphabet
+        self.precision = precision
         self._lock = threading.Lock()
         self._detector: Any = None
         self._recognizer: models.Recognizer | None = None
@@ -73,7 +78,7 @@ class OcrEngine:
 
     @property
     def name(self) -> str:
-        return engine_info(self.alphabet)
+        return engine_info(self.alphabet, self.precision)
 
     @property
     def loaded(self) -> bool:
@@ -87,7 +92,7 @@ class OcrEngine:
     def _load(self) -> None:
         if self._recognizer is not None:
             return
-        folder = models.require()
+        chosen = models.require(self.alphabet, self.precision)
         started = time.perf_counter()
         try:
             import numpy  # noqa: F401  (fail here, with our message, if it is broken)
@@ -96,8 +101,8 @@ class OcrEngine:
             raise OfflineEngineError(
                 f"The offline OCR engine cannot run: {exc}", models.INSTALL_HINT
             ) from exc
-        self._detector = models.load_detector(folder, self.threads)
-        self._recognizer = models.load_recognizer(folder, self.threads, self.alphabet)
+        self._detector = models.load_detector(chosen.detector, self.threads)
+        self._recognizer = models.load_recognizer(chosen.recognizer, self.threads, self.alphabet)
         self.load_s = time.perf_counter() - started
         log.info("OCR models loaded in %.0f ms (%d threads)", self.load_s * 1000, self.threads)
 

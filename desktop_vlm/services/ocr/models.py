@@ -1,16 +1,21 @@
-"""Where the bundled PP-OCR models are, and how to load them lean.
+"""Where the PP-OCR models are, and how to load them lean.
 
-The models ship inside the ``rapidocr`` wheel (``rapidocr/models/*.onnx``); we find that folder
-without importing rapidocr (its import pulls in OpenCV, OmegaConf, Shapely and a YAML config,
-about a second on a 2-core machine) and drive onnxruntime ourselves. Nothing is downloaded:
-a missing file is an :class:`OfflineEngineError` that says what to install.
+The float PP-OCRv6 small models ship inside the ``rapidocr`` wheel (``rapidocr/models/*.onnx``);
+we find that folder without importing rapidocr (its import pulls in OpenCV, OmegaConf, Shapely
+and a YAML config, about a second on a 2-core machine) and drive onnxruntime ourselves. What
+the app reads with by default are int8 versions of them that ship in this package
+(``desktop_vlm/resources/ocr``, made by ``tests/support/quantize_ocr.py``): the same readings
+on screen text in about half the time (convolutions are most of the work, and int8 ones run
+two to three times faster on today's CPUs). Nothing is downloaded: a missing file is an
+:class:`OfflineEngineError` that says what to install.
 
-The recogniser's last layer scores 18,710 classes (Chinese, Japanese, Korean, Latin, ...) at
+The float recogniser's last layer scores 18,710 classes (Chinese, Japanese, Korean, Latin, ...) at
 every 8 pixels of each line; for Latin-script screen text nearly all of that is wasted work and
 memory (a 13-line crop produces 200 MB of scores). With ``alphabet="latin"`` we read that
 layer's weights from the model file and hand onnxruntime a classifier cut down to the ~900
 Latin, Greek and Cyrillic letters, digits and symbols, which makes recognition about a third
-faster and gives the same text for those scripts. ``alphabet="all"`` keeps every class.
+faster and gives the same text for those scripts. ``alphabet="all"`` keeps every class (and
+reads with the float recogniser). The int8 recogniser carries the Latin classes only.
 """
 
 from __future__ import annotations
@@ -32,11 +37,18 @@ MODEL_PACKAGE = "rapidocr"
 DETECTOR_FILE = "PP-OCRv6_det_small.onnx"
 RECOGNIZER_FILE = "PP-OCRv6_rec_small.onnx"
 MODEL_NAME = "PP-OCRv6 small"
+#: The int8 models this package ships, and the rapidocr release they were made from.
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "resources" / "ocr"
+INT8_DETECTOR = "PP-OCRv6_det_small.int8.onnx"
+INT8_RECOGNIZER = "PP-OCRv6_rec_small.latin.int8.onnx"
+INT8_SOURCE = "3.10.0"
+PRECISIONS = ("int8", "float")
 #: The recogniser's fixed input height.
 LINE_HEIGHT = 48
 #: Class 0 is the CTC blank, the last class is the space (PaddleOCR's convention).
 BLANK = "blank"
 INSTALL_HINT = "Install it with: pip install 'rapidocr>=3.10,<4' 'onnxruntime>=1.20'"
+REINSTALL_HINT = "Reinstall desktop-vlm (bash resources/install.sh)"
 #: Code-point ranges kept by alphabet="latin" (beyond them a class is dropped).
 LATIN_RANGES = (
     (0x0021, 0x024F),  # ASCII, Latin-1, Latin Extended-A/B
@@ -80,28 +92,58 @@ def package_version() -> str:
     return "?"
 
 
-def missing() -> str:
+@dataclass(frozen=True)
+class ModelFiles:
+    detector: Path
+    recognizer: Path
+    #: What the engine is called in a reading's ``engine``, e.g. "rapidocr 3.10.0 (PP-OCRv6
+    #: small, int8)".
+    name: str
+
+
+def files(alphabet: str = "latin", precision: str = "int8") -> ModelFiles:
+    """The model files a reading of ``alphabet`` at ``precision`` uses (they may be missing)."""
+    float_dir = model_dir() or Path(MODEL_PACKAGE, "models")
+    if precision == "int8":
+        detector = BUNDLED_DIR / INT8_DETECTOR
+        if alphabet == "latin":
+            name = f"rapidocr {INT8_SOURCE} ({MODEL_NAME}, int8)"
+            return ModelFiles(detector, BUNDLED_DIR / INT8_RECOGNIZER, name)
+        name = f"rapidocr {package_version()} ({MODEL_NAME}, int8 detector, all scripts)"
+        return ModelFiles(detector, float_dir / RECOGNIZER_FILE, name)
+    scripts = "" if alphabet == "latin" else ", all scripts"
+    name = f"rapidocr {package_version()} ({MODEL_NAME}{scripts})"
+    return ModelFiles(float_dir / DETECTOR_FILE, float_dir / RECOGNIZER_FILE, name)
+
+
+def missing(alphabet: str = "latin", precision: str = "int8") -> str:
     """Why the engine cannot run ("" when it can), without importing anything heavy."""
-    folder = model_dir()
-    if folder is None:
-        return "the rapidocr package (which carries the OCR models) is not installed"
-    for name in (DETECTOR_FILE, RECOGNIZER_FILE):
-        if not (folder / name).is_file():
-            return f"the model file {name} is missing from {folder}"
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed"
-    if importlib.util.find_spec("numpy") is None:
-        return "numpy is not installed"
-    return ""
+    return _problem(alphabet, precision)[0]
 
 
-def require() -> Path:
-    why = missing()
+def require(alphabet: str = "latin", precision: str = "int8") -> ModelFiles:
+    why, hint = _problem(alphabet, precision)
     if why:
-        raise OfflineEngineError(f"The offline OCR engine cannot run: {why}", INSTALL_HINT)
-    folder = model_dir()
-    assert folder is not None
-    return folder
+        raise OfflineEngineError(f"The offline OCR engine cannot run: {why}", hint)
+    return files(alphabet, precision)
+
+
+def _problem(alphabet: str, precision: str) -> tuple[str, str]:
+    chosen = files(alphabet, precision)
+    for path in (chosen.detector, chosen.recognizer):
+        if path.is_file():
+            continue
+        if path.parent == BUNDLED_DIR:
+            return f"the model file {path.name} is missing from {BUNDLED_DIR}", REINSTALL_HINT
+        if model_dir() is None:
+            why = "the rapidocr package (which carries the OCR models) is not installed"
+            return why, INSTALL_HINT
+        return f"the model file {path.name} is missing from {path.parent}", INSTALL_HINT
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed", INSTALL_HINT
+    if importlib.util.find_spec("numpy") is None:
+        return "numpy is not installed", INSTALL_HINT
+    return "", ""
 
 
 def default_threads() -> int:
@@ -126,10 +168,9 @@ def session_options(threads: int) -> Any:
     return options
 
 
-def load_detector(folder: Path, threads: int) -> Any:
+def load_detector(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
-    path = folder / DETECTOR_FILE
     try:
         return ort.InferenceSession(
             str(path), session_options(threads), providers=["CPUExecutionProvider"]
@@ -148,11 +189,10 @@ class Recognizer:
     keep_alive: tuple[Any, ...] = ()
 
 
-def load_recognizer(folder: Path, threads: int, alphabet: str = "latin") -> Recognizer:
+def load_recognizer(path: Path, threads: int, alphabet: str = "latin") -> Recognizer:
     import numpy as np
     import onnxruntime as ort
 
-    path = folder / RECOGNIZER_FILE
     try:
         model = path.read_bytes()
     except OSError as exc:
@@ -161,8 +201,8 @@ def load_recognizer(folder: Path, threads: int, alphabet: str = "latin") -> Reco
     options = session_options(threads)
     keep_alive: tuple[Any, ...] = ()
     classes = [BLANK, *characters, " "] if characters else []
-    if alphabet == "latin" and classes:
-        kept = [0, *(i for i, c in enumerate(classes) if _latin(c)), len(classes) - 1]
+    kept = [0, *(i for i, c in enumerate(classes) if _latin(c)), len(classes) - 1]
+    if alphabet == "latin" and classes and len(kept) < len(classes):
         layer = _classifier_layer(model, len(classes))
         if layer is None:
             log.warning("no classifier layer of %d classes found: keeping all", len(classes))
@@ -183,9 +223,7 @@ def load_recognizer(folder: Path, threads: int, alphabet: str = "latin") -> Reco
     except Exception as exc:  # noqa: BLE001 - see load_detector
         raise _unreadable(path, exc) from exc
     if not classes:
-        raise OfflineEngineError(
-            f"{path.name} carries no character list", "Reinstall rapidocr: " + INSTALL_HINT
-        )
+        raise OfflineEngineError(f"{path.name} carries no character list", _reinstall(path))
     return Recognizer(session, classes, keep_alive)
 
 
@@ -214,5 +252,9 @@ def _classifier_layer(model: bytes, n_classes: int) -> Any:
 def _unreadable(path: Path, exc: BaseException) -> OfflineEngineError:
     return OfflineEngineError(
         f"The OCR model {path.name} cannot be loaded ({str(exc).splitlines()[0][:200]})",
-        "Reinstall rapidocr: " + INSTALL_HINT,
+        _reinstall(path),
     )
+
+
+def _reinstall(path: Path) -> str:
+    return REINSTALL_HINT if path.parent == BUNDLED_DIR else "Reinstall rapidocr: " + INSTALL_HINT
