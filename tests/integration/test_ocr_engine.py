@@ -8,6 +8,7 @@ the real ``python -m desktop_vlm.services.ocr.worker`` process.
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -142,13 +143,13 @@ def test_a_reading_past_its_time_limit_is_stopped(engine: OcrEngine) -> None:
 
 
 def _read_with_shadow(
-    tmp_path: Path, package: str, init: str, *args: str
+    tmp_path: Path, package: str, init: str, *args: str, picture: Image.Image | None = None
 ) -> subprocess.CompletedProcess:
     """The command line reading an image with ``package`` replaced by one made of ``init``."""
     (tmp_path / package).mkdir()
     (tmp_path / package / "__init__.py").write_text(init)
     image = tmp_path / "x.png"
-    Image.new("RGB", (64, 32), "white").save(image)
+    (picture or Image.new("RGB", (64, 32), "white")).save(image)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
     return subprocess.run(
         [sys.executable, "-m", "desktop_vlm.services.ocr", *args, str(image)],
@@ -183,11 +184,14 @@ def test_all_scripts_without_rapidocr_says_what_to_install(tmp_path: Path) -> No
 
 def test_the_shipped_int8_models_read_without_rapidocr(tmp_path: Path) -> None:
     # GIVEN a rapidocr package without its models shadowing the real one
-    # WHEN the command line reads a blank image with the default (Latin, int8) models
-    proc = _read_with_shadow(tmp_path, "rapidocr", "")
-    # THEN it reads (nothing), without needing rapidocr
+    picture = st.render_pillow(sample("prose-light-16"))
+    # WHEN the command line reads screen text with the default (Latin, int8) models
+    proc = _read_with_shadow(tmp_path, "rapidocr", "", "--json", picture=picture)
+    # THEN it reads every word, with the int8 models that ship in the package
     assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = json.loads(proc.stdout)
+    assert squash(result["text"]) == squash(sample("prose-light-16").text)
+    assert "int8" in result["engine"]
 
 
 def test_importing_the_package_loads_nothing_heavy() -> None:
