@@ -11,6 +11,7 @@ import configparser
 import os
 import shutil
 import subprocess
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -148,11 +149,17 @@ def test_packaged_app_png_loads_at_its_size(qapp, px):
     assert image.pixelColor(px // 2, px // 2).alpha() == 255
 
 
-def test_package_data_is_flat_because_setuptools_ships_only_resources_star():
-    # GIVEN pyproject's package-data rule "resources/*"
+def test_every_resource_folder_is_in_the_package_data_rules():
+    # GIVEN pyproject's package-data rules ("resources/*" does not reach into subfolders)
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    rules = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
     folder = resources.files("desktop_vlm").joinpath("resources")
-    # THEN nothing the app needs sits in a subfolder the wheel would leave out
-    assert not [entry.name for entry in folder.iterdir() if entry.is_dir()]
+    # THEN every subfolder the app reads from has its own rule, so the wheel carries it
+    subfolders = [entry.name for entry in folder.iterdir() if entry.is_dir()]
+    assert subfolders == ["ocr"]
+    assert all(f"resources/{name}/*" in rules["desktop_vlm"] for name in subfolders)
+    # AND nothing sits a level deeper, where no rule reaches
+    assert not [e for name in subfolders for e in folder.joinpath(name).iterdir() if e.is_dir()]
 
 
 def test_app_icon_offers_every_shipped_size_and_the_shipped_pixels(qapp):
