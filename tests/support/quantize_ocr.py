@@ -223,6 +223,11 @@ def main() -> None:
     assert source is not None, "rapidocr is not installed"
     models.BUNDLED_DIR.mkdir(parents=True, exist_ok=True)
     version = models.package_version()
+    if version != models.INT8_SOURCE:
+        raise SystemExit(
+            f"rapidocr {version} is installed, models.INT8_SOURCE says {models.INT8_SOURCE}: "
+            "set it to the release these models are made from, then run this again"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         det_inputs, rec_inputs = record_inputs(calibration_images(work))

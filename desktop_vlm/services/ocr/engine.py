@@ -2,10 +2,9 @@
 
 It runs PP-OCRv6's detector and recogniser (int8 versions of the rapidocr wheel's models, see
 ``models``) on onnxruntime and does the small pre- and post-processing itself, so a reading
-costs numpy, onnxruntime and
-Pillow and nothing else: no OpenCV, no rapidocr import, no network. Screen text is upright and
-horizontal, so there is no angle classifier (rapidocr's turned whole lines of clean text upside
-down in our trials).
+costs numpy, onnxruntime and Pillow and nothing else: no OpenCV, no rapidocr import, no
+network. Screen text is upright and horizontal, so there is no angle classifier (rapidocr's
+turned whole lines of clean text upside down in our trials).
 
 Nothing heavy is imported until the first reading (or :meth:`OcrEngine.load`), so importing
 this module costs nothing in the tray app. One engine reads one image at a time (a lock):

@@ -4,9 +4,11 @@ The float PP-OCRv6 small models ship inside the ``rapidocr`` wheel (``rapidocr/m
 we find that folder without importing rapidocr (its import pulls in OpenCV, OmegaConf, Shapely
 and a YAML config, about a second on a 2-core machine) and drive onnxruntime ourselves. What
 the app reads with by default are int8 versions of them that ship in this package
-(``desktop_vlm/resources/ocr``, made by ``tests/support/quantize_ocr.py``): the same readings
-on screen text in about half the time (convolutions are most of the work, and int8 ones run
-two to three times faster on today's CPUs). Nothing is downloaded: a missing file is an
+(``desktop_vlm/resources/ocr``, made by ``tests/support/quantize_ocr.py``): a reading in
+about half the time once loaded (convolutions are most of the work, and int8 ones run two to
+three times faster on today's CPUs), at the cost of a rare misread (README: 0.04 % against
+0.00 % of characters on the benchmark's screens). ``INT8_SOURCE`` must name the rapidocr
+release they were made from; the tool refuses to write them from another. Nothing is downloaded: a missing file is an
 :class:`OfflineEngineError` that says what to install.
 
 The float recogniser's last layer scores 18,710 classes (Chinese, Japanese, Korean, Latin, ...) at
