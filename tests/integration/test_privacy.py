@@ -173,6 +173,7 @@ def test_preview_shows_host_model_and_the_exact_image_and_enter_sends_it(
     # WHEN the person presses Enter
     qtbot.keyClick(preview, Qt.Key.Key_Return)
     chat.wait_text("Two lines of text.")
+    chat.wait_idle()  # the answer has ended (its text shows before the stream closes)
     # THEN what reached the server is exactly the image that was shown, to the model named
     request = chat.chat_requests()[-1]
     assert ImageChops.difference(sent_image(request), shown).getbbox() is None
