@@ -121,6 +121,7 @@ def start_session_bus() -> Service:
         check=True,
         timeout=20,
     ).stdout.split()
+    shutil.rmtree(config.parent)  # read at start-up; left behind, one folder per test in /tmp
     return Service(env={"DBUS_SESSION_BUS_ADDRESS": out[0]}, pids=[int(out[1])])
 
 
