@@ -121,6 +121,17 @@ class Conversation:
                 return index
         return -1
 
+    def totals(self) -> tuple[int, int | None, float | None]:
+        """(answers with text, their tokens, their cost): None where any answer's is unknown."""
+        answers = [t for t in self.turns if t.role == "assistant" and t.text]
+        tokens: int | None = 0
+        cost: float | None = 0.0
+        for turn in answers:
+            total = turn.usage.total_tokens if turn.usage is not None else None
+            tokens = None if tokens is None or total is None else tokens + total
+            cost = None if cost is None or turn.cost_usd is None else cost + turn.cost_usd
+        return len(answers), tokens, cost
+
     def withdraw_question(self, *, first: bool = False) -> str:
         """Remove the last question and its failed or empty answer; return the question text.
 

@@ -111,12 +111,7 @@ class AnswerFlow(QObject):
             self._awaiting[request_id] = (conversation, index, request)
         window = self._c.chat.window
         if window is not None and request.show:
-            status = " · ".join(
-                p for p in (completion.model, _tokens(usage), format_cost(cost)) if p
-            )
-            if turn.meta.get("cut_at_max_tokens"):
-                status += " · cut at max_tokens"
-            window.finish_answer(conversation.id, turn, index, status)
+            window.finish_answer(conversation.id, turn, index, _status(conversation, turn))
         if structured is not None and structured.follow_up and not request.context.get("again"):
             # Not usable as the structure asked for: one question more, quoting the problem.
             again = self._c.session.follow_up(
@@ -233,6 +228,18 @@ class AnswerFlow(QObject):
             self._c.history.save_turn(request.conversation, len(request.conversation.turns) - 1)
 
 
-def _tokens(usage) -> str:  # noqa: ANN001
-    total = usage.total_tokens
-    return f"{total} tokens" if total is not None else ""
+def _status(conversation, turn) -> str:  # noqa: ANN001 - Conversation, Turn
+    """The line under the transcript once an answer is in: the answer's own details are on its
+    line already, so this one says what the whole conversation took (from its second answer)
+    and warns of an answer cut short."""
+    answers, tokens, cost = conversation.totals()
+    parts = []
+    if answers > 1:
+        parts.append(f"This conversation: {answers} answers")
+        if tokens is not None:
+            parts.append(f"{tokens:,} tokens")
+        if cost is not None:
+            parts.append(format_cost(cost))
+    if turn.meta.get("cut_at_max_tokens"):
+        parts.append("the answer was cut at max_tokens: ask it to go on")
+    return " · ".join(parts)

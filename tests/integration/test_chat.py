@@ -64,6 +64,31 @@ def test_answer_is_rendered_as_markdown_with_details(chat):
     assert chat.chat_requests()[0].json["model"] in text
 
 
+def test_the_status_line_sums_up_the_conversation_not_the_last_answer_again(chat):
+    # GIVEN an answer: its details are on its own line, and the status line does not repeat them
+    chat.api.enqueue(Stream("It is a receipt.", usage=(700, 20)), Stream("13.49.", usage=(760, 5)))
+    chat.ask("describe")
+    chat.wait_idle()
+    assert "700 + 20 tokens" in chat.window.transcript_text()
+    assert chat.window.status.text() == ""
+    # WHEN a follow-up is answered, THEN the status line says what the conversation took
+    chat.type_question("What is the total?")
+    chat.wait_text("13.49.")
+    chat.wait_idle()
+    assert chat.window.status.text().startswith("This conversation: 2 answers · 1,485 tokens")
+
+
+def test_an_answer_cut_at_max_tokens_says_so_on_its_line_and_below(chat):
+    # GIVEN a server that stops the answer at the token limit
+    chat.api.enqueue(Stream("The first half of", finish_reason="length"))
+    # WHEN it is asked
+    chat.ask("describe")
+    chat.wait_idle()
+    # THEN the answer's line and the status line both say it was cut, and how to get the rest
+    assert "cut at max_tokens" in chat.window.transcript_text()
+    assert "cut at max_tokens: ask it to go on" in chat.window.status.text()
+
+
 def test_follow_up_resends_the_whole_history_with_one_image(chat):
     chat.api.enqueue(Stream("It is a receipt."), Stream("The total is 13.49."))
     chat.ask("describe")
