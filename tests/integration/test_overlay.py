@@ -294,16 +294,13 @@ def test_selection_reaches_the_last_pixel_of_the_screen(
 def test_mid_drag_the_person_sees_the_selection_undimmed_framed_and_measured(
     qtbot, env, pattern: Pattern, overlay: RegionOverlay, tmp_path: Path
 ) -> None:
-    # GIVEN the overlay just shown: everything dimmed and the hint in the upper third
+    # GIVEN the overlay just shown, the pointer away from the middle: everything dimmed and
+    # the hint in the upper third
+    xdotool(env, "mousemove", 200, 1000)
     start_and_wait(qtbot, overlay)
-    hint_band = (900, 352, 1020, 368)
 
     def hint_pixels_share(screen: Image.Image) -> float:
-        band = pixels(screen.crop(hint_band))
-        # The pill and its text are grey (a tint of at most 16% of the noise shows through);
-        # dimmed noise is grey only by chance, about one pixel in ten.
-        pill = [p for p in band if max(p) - min(p) <= 24]
-        return len(pill) / len(band)
+        return pill_share(screen, HINT_UPPER)
 
     qtbot.waitUntil(lambda: hint_pixels_share(root_grab(env)) > 0.9, timeout=20_000)
     before = root_grab(env)
@@ -346,6 +343,41 @@ def test_mid_drag_the_person_sees_the_selection_undimmed_framed_and_measured(
     assert any(min(p) > 200 for p in pixels(readout))
     assert any(max(p) < 45 for p in pixels(readout))
     assert hint_pixels_share(screen) < 0.5
+
+
+#: Bands inside the hint where it sits in the upper third of the screen, and in the lower.
+HINT_UPPER = (900, 352, 1020, 368)
+HINT_LOWER = (900, 712, 1020, 728)
+
+
+def pill_share(screen: Image.Image, band: tuple[int, int, int, int]) -> float:
+    """How much of ``band`` is a label's grey pill over the noise pattern."""
+    shown = pixels(screen.crop(band))
+    # The pill and its text are grey (a tint of at most 16% of the noise shows through);
+    # dimmed noise is grey only by chance, about one pixel in ten.
+    pill = [p for p in shown if max(p) - min(p) <= 24]
+    return len(pill) / len(shown)
+
+
+def test_the_hint_moves_out_of_the_way_of_a_pointer_that_comes_near_it(
+    qtbot, env, pattern: Pattern, overlay: RegionOverlay
+) -> None:
+    # GIVEN the overlay with its hint in the upper third, the pointer far from it
+    xdotool(env, "mousemove", 200, 1000)
+    start_and_wait(qtbot, overlay)
+    qtbot.waitUntil(lambda: pill_share(root_grab(env), HINT_UPPER) > 0.9, timeout=20_000)
+    # WHEN the pointer comes onto the hint, to start a drag over what it covers
+    xdotool(env, "mousemove", 960, 360)
+    # THEN what it covered shows (dimmed), and the hint is in the lower third instead
+    qtbot.waitUntil(lambda: pill_share(root_grab(env), HINT_LOWER) > 0.9, timeout=20_000)
+    screen = root_grab(env)
+    assert _darker(screen.crop(HINT_UPPER), pattern.reference.crop(HINT_UPPER))
+    # AND a drag from there selects exactly the pixels under it, the hint included
+    recorder = Recorder(overlay)
+    with qtbot.waitSignal(overlay.selected, timeout=20_000):
+        drag(env, (930, 350), (1130, 450))
+    image, _ = recorder.selected[0]
+    assert same_pixels(to_pil(image), pattern.reference.crop(covered((930, 350), (1130, 450))))
 
 
 def _darker(shown: Image.Image, original: Image.Image) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFont,
     QFontMetrics,
     QImage,
@@ -31,6 +32,7 @@ _COVER_BORDER = QColor(232, 65, 65)
 _LABEL_BACKGROUND = QColor(24, 24, 28, 215)
 _LABEL_TEXT = QColor(245, 245, 245)
 _LABEL_GAP = 6  # logical pixels between the selection's border and the size readout
+_HINT_MARGIN = 24  # logical pixels around the hint where a pointer moves it away
 
 
 class _ScreenWindow(QWidget):
@@ -67,12 +69,14 @@ class _ScreenWindow(QWidget):
         self._screen_name = ""
         self._origin = QPointF()
         self._show_hint = True
+        self._hint_low = False  # the hint moved to the lower third, out of the pointer's way
         self._hint = HINT_TEXT
         self._preset_title = ""
         self._kept: list[QRect] = []  # regions kept for the same question, numbered from 1
         self._cover_rects: list[QRect] = []
         self.covering = False
         self._reset_drag()
+        self.setMouseTracking(True)  # the hint moves away from a pointer that comes near it
         self.winId()  # create the native window now, not on the first capture
         self.windowHandle().installEventFilter(self)
 
@@ -88,12 +92,13 @@ class _ScreenWindow(QWidget):
         self._sx, self._sy = image_scale(grab.image.size(), grab.geometry.size(), dpr)
         self._screen_name = grab.screen_name
         self._origin = QPointF(grab.geometry.topLeft())
-        self._show_hint = True
+        self._show_hint, self._hint_low = True, False
         self._kept, self._cover_rects, self.covering = [], [], False
         self._reset_drag()
         if screen is not None:
             self.setScreen(screen)
         self.setGeometry(grab.geometry)
+        self._hint_out_of_the_way(QPointF(self.mapFromGlobal(QCursor.pos())))
 
     def unload(self) -> None:
         """Drop the frozen images so an idle overlay holds no screen-sized buffers."""
@@ -143,6 +148,7 @@ class _ScreenWindow(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._press is None:
+            self._hint_out_of_the_way(event.position())
             return
         self._follow(event.position())
 
@@ -292,10 +298,21 @@ class _ScreenWindow(QWidget):
         size = QSize(size.width() + 12, size.height() + 8)
         return QRectF(
             (self.width() - size.width()) / 2,
-            self.height() / 3 - size.height() / 2,
+            self.height() * (2 / 3 if self._hint_low else 1 / 3) - size.height() / 2,
             size.width(),
             size.height(),
         )
+
+    def _hint_out_of_the_way(self, pointer: QPointF) -> None:
+        """A pointer near the hint is about to drag over what it covers: the hint goes to the
+        other third of the screen (the two places never overlap), and nothing is hidden."""
+        if not self._show_hint:
+            return
+        near = self._hint_rect().adjusted(-_HINT_MARGIN, -_HINT_MARGIN, _HINT_MARGIN, _HINT_MARGIN)
+        if near.contains(pointer):
+            old = self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)
+            self._hint_low = not self._hint_low
+            self.update(old.united(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)))
 
     def _dirty_between(self, old: QRect | None, new: QRect | None) -> QRegion:
         """What changes look when the selection goes from ``old`` to ``new``.
