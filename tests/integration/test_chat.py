@@ -89,6 +89,30 @@ def test_an_answer_cut_at_max_tokens_says_so_on_its_line_and_below(chat):
     assert "cut at max_tokens: ask it to go on" in chat.window.status.text()
 
 
+def test_enter_while_the_answer_is_coming_keeps_the_question_and_says_why(chat, qtbot, tmp_path):
+    # GIVEN an answer still coming (the server holds the rest)
+    chat.api.enqueue(
+        Stream(["The first part", " and the rest."], pause_after=1), Stream("It is 13.49.")
+    )
+    chat.ask("describe")
+    chat.wait_text("The first part")
+    # WHEN the person types a follow-up and presses Enter
+    chat.type_question("And the total?")
+    # THEN nothing is sent; the question stays in the box and a note next to it says why
+    assert len(chat.chat_requests()) == 1
+    assert chat.window.composer.draft() == "And the total?"
+    note = chat.window.composer.wait_note
+    assert note.isVisible() and "once the answer is in" in note.text()
+    chat.window.grab().save(str(tmp_path / "enter-while-answering.png"))  # to look at
+    # WHEN the answer ends, THEN the note goes, and Enter sends the question
+    chat.api.release()
+    chat.wait_idle()
+    assert not note.isVisible()
+    chat.qtbot.keyClick(chat.window.question, Qt.Key.Key_Return)
+    chat.wait_text("It is 13.49.")
+    assert chat.chat_requests()[1].json["messages"][-1]["content"] == "And the total?"
+
+
 def test_follow_up_resends_the_whole_history_with_one_image(chat):
     chat.api.enqueue(Stream("It is a receipt."), Stream("The total is 13.49."))
     chat.ask("describe")

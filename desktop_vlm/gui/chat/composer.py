@@ -93,9 +93,17 @@ class Composer(QWidget):
         self.stop_button = QPushButton("Stop", objectName="stop_button")
         self.stop_button.setToolTip("Stop the answer (Esc); the server stops too")
         self.stop_button.clicked.connect(self.stop_requested.emit)
+        # Enter while an answer is still coming: the question stays, and this says why.
+        self.wait_note = QLabel("Enter again once the answer is in")
+        self.wait_note.setObjectName("wait_note")
+        self.wait_note.setStyleSheet("color: palette(placeholder-text);")
+        self.wait_note.setWordWrap(True)
+        self.wait_note.setMaximumWidth(self.stop_button.sizeHint().width())
+        self.wait_note.hide()
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.wait_note)
         buttons.addStretch(1)
         chip = QVBoxLayout()
         chip.addWidget(self.attachment)
@@ -111,6 +119,8 @@ class Composer(QWidget):
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setVisible(busy)
         self.send_button.setVisible(not busy)
+        if not busy:
+            self.wait_note.hide()
         self._busy = busy
 
     @property
@@ -144,6 +154,8 @@ class Composer(QWidget):
         self.question.set_text(text)
 
     def _submit(self, text: str) -> None:
+        if text and self._busy:
+            self.wait_note.show()
         if not text or self._busy:
             return
         self.question.last_question = text
