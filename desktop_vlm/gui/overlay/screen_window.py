@@ -305,14 +305,20 @@ class _ScreenWindow(QWidget):
 
     def _hint_out_of_the_way(self, pointer: QPointF) -> None:
         """A pointer near the hint is about to drag over what it covers: the hint goes to the
-        other third of the screen (the two places never overlap), and nothing is hidden."""
-        if not self._show_hint:
+        other third of the screen, and nothing is hidden. On a screen too small for the two
+        places to stay apart it stays where it is (it would jump at every move)."""
+        if not self._show_hint or not self._near_hint(pointer):
             return
-        near = self._hint_rect().adjusted(-_HINT_MARGIN, -_HINT_MARGIN, _HINT_MARGIN, _HINT_MARGIN)
-        if near.contains(pointer):
-            old = self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)
+        old = self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)
+        self._hint_low = not self._hint_low
+        if self._near_hint(pointer):
             self._hint_low = not self._hint_low
-            self.update(old.united(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)))
+            return
+        self.update(old.united(self._hint_rect().toAlignedRect().adjusted(-1, -1, 1, 1)))
+
+    def _near_hint(self, pointer: QPointF) -> bool:
+        margin = _HINT_MARGIN
+        return self._hint_rect().adjusted(-margin, -margin, margin, margin).contains(pointer)
 
     def _dirty_between(self, old: QRect | None, new: QRect | None) -> QRegion:
         """What changes look when the selection goes from ``old`` to ``new``.
