@@ -9,9 +9,9 @@ For each model: opset 13 (per-channel quantisation needs it), onnxruntime's own 
 quantisation of the convolutions (QDQ, per channel, 7-bit weights: exact on CPUs without
 VNNI too), calibrated on screen text drawn by Pillow (the README's lines, and the benchmark's
 kinds of text in other fonts and sizes; the benchmark reads Chromium's renderings). Only the
-ranges of the activations are learnt from it. The recogniser's classifier is first cut to the Latin, Greek
-and Cyrillic classes (as ``models.load_recognizer`` does at load time for the float model) and
-stays float: it is one matrix product, and its weights are what a cut reads.
+ranges of the activations are learnt from it. The recogniser's classifier is first cut to the
+Latin, Greek and Cyrillic classes (as ``models.load_recognizer`` does at load time for the
+float model) and stays float: it is one matrix product, and its weights are what a cut reads.
 
 Measure the result with ``python tests/benchmarks/bench_ocr.py`` (accuracy against the float
 models' figures in the README, and speed).
@@ -127,7 +127,7 @@ def cut_classifier(model) -> None:  # noqa: ANN001 - an onnx.ModelProto
     meta = {p.key: p for p in model.metadata_props}
     characters = meta["character"].value.splitlines()
     classes = [models.BLANK, *characters, " "]
-    kept = [0, *(i for i, c in enumerate(classes) if models._latin(c)), len(classes) - 1]
+    kept = models.latin_classes(classes)
     for tensor in model.graph.initializer:
         if tensor.dims and tensor.dims[-1] == len(classes):
             cut = np.ascontiguousarray(numpy_helper.to_array(tensor)[..., kept])

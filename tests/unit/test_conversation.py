@@ -249,3 +249,25 @@ def test_the_first_question_is_withdrawn_only_when_asked_to() -> None:
     conversation.begin_answer("m")
     assert conversation.withdraw_question(first=True) == "What colour?"
     assert conversation.turns == []
+
+
+def test_totals_count_answers_with_text_and_say_none_where_one_is_unknown() -> None:
+    conversation = Conversation(image=IMAGE, preset_id="describe")
+    conversation.ask("Describe.")
+    first = answered(conversation, "A receipt.")
+    first.usage, first.cost_usd = Usage(prompt_tokens=700, completion_tokens=20), 0.0001
+    conversation.ask("The total?")
+    second = answered(conversation, "13.49.")
+    second.usage, second.cost_usd = Usage(prompt_tokens=760, completion_tokens=5), 0.0002
+    answers, tokens, cost = conversation.totals()
+    assert (answers, tokens) == (2, 1485) and cost == pytest.approx(0.0003)
+    # An answer whose cost is unknown (no price) or whose server sent no usage: unknown totals
+    conversation.ask("And?")
+    third = answered(conversation, "Nothing more.")
+    assert conversation.totals() == (3, None, None)
+    third.usage = Usage(prompt_tokens=800, completion_tokens=3)
+    assert conversation.totals() == (3, 2288, None)
+    # A question still waiting for its answer, and an empty failed answer, are not answers
+    conversation.ask("Again?")
+    conversation.begin_answer("m")
+    assert conversation.totals()[0] == 3

@@ -1,19 +1,19 @@
 """Where the PP-OCR models are, and how to load them lean.
 
-The float PP-OCRv6 small models ship inside the ``rapidocr`` wheel (``rapidocr/models/*.onnx``);
-we find that folder without importing rapidocr (its import pulls in OpenCV, OmegaConf, Shapely
-and a YAML config, about a second on a 2-core machine) and drive onnxruntime ourselves. What
-the app reads with by default are int8 versions of them that ship in this package
-(``desktop_vlm/resources/ocr``, made by ``tests/support/quantize_ocr.py``): a reading in
-about half the time once loaded (convolutions are most of the work, and int8 ones run two to
-three times faster on today's CPUs), at the cost of a rare misread (README: 0.04 % against
-0.00 % of characters on the benchmark's screens). ``INT8_SOURCE`` must name the rapidocr
-release they were made from; the tool refuses to write them from another. Nothing is downloaded: a missing file is an
-:class:`OfflineEngineError` that says what to install.
+The float PP-OCRv6 small models ship inside the ``rapidocr`` wheel
+(``rapidocr/models/*.onnx``); we find that folder without importing rapidocr (its import pulls
+in OpenCV, OmegaConf, Shapely and a YAML config, about a second on a 2-core machine) and drive
+onnxruntime ourselves. What the app reads with by default are int8 versions of them that ship
+in this package (``desktop_vlm/resources/ocr``, made by ``tests/support/quantize_ocr.py``): a
+reading in about half the time once loaded (convolutions are most of the work, and int8 ones
+run two to three times faster on today's CPUs), at the cost of a rare misread (README: 0.04 %
+against 0.00 % of characters on the benchmark's screens). ``INT8_SOURCE`` must name the
+rapidocr release they were made from; the tool refuses to write them from another. Nothing is
+downloaded: a missing file is an :class:`OfflineEngineError` that says what to install.
 
-The float recogniser's last layer scores 18,710 classes (Chinese, Japanese, Korean, Latin, ...) at
-every 8 pixels of each line; for Latin-script screen text nearly all of that is wasted work and
-memory (a 13-line crop produces 200 MB of scores). With ``alphabet="latin"`` we read that
+The float recogniser's last layer scores 18,710 classes (Chinese, Japanese, Korean, Latin, ...)
+at every 8 pixels of each line; for Latin-script screen text nearly all of that is wasted work
+and memory (a 13-line crop produces 200 MB of scores). With ``alphabet="latin"`` we read that
 layer's weights from the model file and hand onnxruntime a classifier cut down to the ~900
 Latin, Greek and Cyrillic letters, digits and symbols, which makes recognition about a third
 faster and gives the same text for those scripts. ``alphabet="all"`` keeps every class (and
@@ -203,8 +203,9 @@ def load_recognizer(path: Path, threads: int, alphabet: str = "latin") -> Recogn
     options = session_options(threads)
     keep_alive: tuple[Any, ...] = ()
     classes = [BLANK, *characters, " "] if characters else []
-    kept = [0, *(i for i, c in enumerate(classes) if _latin(c)), len(classes) - 1]
-    if alphabet == "latin" and classes and len(kept) < len(classes):
+    # The shipped int8 recogniser has the Latin classes only, so nothing is cut from it.
+    kept = latin_classes(classes) if alphabet == "latin" and classes else None
+    if kept is not None and len(kept) < len(classes):
         layer = _classifier_layer(model, len(classes))
         if layer is None:
             log.warning("no classifier layer of %d classes found: keeping all", len(classes))
@@ -227,6 +228,12 @@ def load_recognizer(path: Path, threads: int, alphabet: str = "latin") -> Recogn
     if not classes:
         raise OfflineEngineError(f"{path.name} carries no character list", _reinstall(path))
     return Recognizer(session, classes, keep_alive)
+
+
+def latin_classes(classes: list[str]) -> list[int]:
+    """Indices of the classes a Latin reading keeps: the blank (first), the characters of
+    ``LATIN_RANGES`` and the space (last)."""
+    return [0, *(i for i, c in enumerate(classes) if _latin(c)), len(classes) - 1]
 
 
 def _latin(char: str) -> bool:
